@@ -1,0 +1,343 @@
+"""Parquet shards on any fsspec filesystem: streamed reads, atomic writes, partition manifests.
+
+Layout of one stage partition under a store root:
+
+    {root}/{stage}/{partition}/manifest.json                  the commit point
+    {root}/{stage}/{partition}/attempt-{id}/kept/part-00000.parquet
+    {root}/{stage}/{partition}/attempt-{id}/rejects/part-00000.parquet
+
+Shards are written into a fresh attempt folder that no reader knows about; the manifest that
+names them is written last and atomically. A run killed mid-write therefore leaves the previous
+manifest (and its shards) intact, and a re-run replaces the partition as a whole. Older attempt
+folders are deleted only after the new manifest is in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Sequence
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MANIFEST_NAME = "manifest.json"
+DEFAULT_ROWS_PER_SHARD = 50_000
+DEFAULT_BATCH_ROWS = 2_048
+
+
+def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem and the path inside it for a local path or any fsspec URL."""
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    return fs, path
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+
+
+def atomic_write_bytes(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
+    """Readers see the old file or the new one, never a partial one.
+
+    Local files go through a temporary name and os.replace; object stores (s3, gcs) make a
+    single PUT visible atomically, so the object is written in one call.
+    """
+    fs.makedirs(posixpath.dirname(path), exist_ok=True)
+    if _is_local(fs):
+        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    else:
+        fs.pipe_file(path, data)
+
+
+def partition_dir(root: str, stage: str, partition: str) -> str:
+    safe = partition.replace("/", "_").replace("|", "__")
+    return posixpath.join(root.rstrip("/"), stage, safe)
+
+
+@dataclass
+class Manifest:
+    """What a stage wrote for one partition; passed downstream instead of the data itself."""
+
+    stage: str
+    partition: str
+    kept_shards: list[str]  # relative to the partition folder
+    reject_shards: list[str]
+    rows_in: int
+    rows_kept: int
+    rows_rejected: int
+    rejects_by_reason: dict[str, int]
+    columns: list[str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Manifest":
+        return cls(**json.loads(text))
+
+
+class PartitionWriter:
+    """Streams kept documents and rejects of one stage partition into shards, then commits."""
+
+    def __init__(
+        self,
+        root: str,
+        stage: str,
+        partition: str,
+        *,
+        rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.fs, root_path = filesystem(root, storage_options)
+        self.protocol_root = root
+        self.stage = stage
+        self.partition = partition
+        self.dir = partition_dir(root_path, stage, partition)
+        self.attempt = f"attempt-{uuid.uuid4().hex[:12]}"
+        self.rows_per_shard = rows_per_shard
+        self._writers: dict[str, _ShardSeries] = {}
+        self.rejects_by_reason: Counter[str] = Counter()
+        self.rows_kept = 0
+        self.rows_rejected = 0
+
+    def _series(self, kind: str) -> "_ShardSeries":
+        if kind not in self._writers:
+            folder = posixpath.join(self.dir, self.attempt, kind)
+            self._writers[kind] = _ShardSeries(self.fs, folder, self.rows_per_shard)
+        return self._writers[kind]
+
+    def write_kept(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._series("kept").write(table)
+            self.rows_kept += table.num_rows
+
+    def write_rejects(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._series("rejects").write(table)
+            self.rows_rejected += table.num_rows
+            self.rejects_by_reason.update(table.column("reason").to_pylist())
+
+    def commit(self, rows_in: int, extra: dict[str, Any] | None = None) -> Manifest:
+        if rows_in != self.rows_kept + self.rows_rejected:
+            raise RuntimeError(
+                f"{self.stage}/{self.partition}: {rows_in} documents in but "
+                f"{self.rows_kept} kept + {self.rows_rejected} rejected; refusing to commit"
+            )
+        shards = {kind: series.close() for kind, series in self._writers.items()}
+        kept_series = self._writers.get("kept")
+        manifest = Manifest(
+            stage=self.stage,
+            partition=self.partition,
+            kept_shards=[posixpath.relpath(p, self.dir) for p in shards.get("kept", [])],
+            reject_shards=[posixpath.relpath(p, self.dir) for p in shards.get("rejects", [])],
+            rows_in=rows_in,
+            rows_kept=self.rows_kept,
+            rows_rejected=self.rows_rejected,
+            rejects_by_reason=dict(sorted(self.rejects_by_reason.items())),
+            columns=kept_series.columns if kept_series else [],
+            extra=extra or {},
+        )
+        atomic_write_bytes(self.fs, posixpath.join(self.dir, MANIFEST_NAME), manifest.to_json().encode())
+        self._remove_other_attempts()
+        return manifest
+
+    def abort(self) -> None:
+        for series in self._writers.values():
+            series.abort()
+        attempt_dir = posixpath.join(self.dir, self.attempt)
+        if self.fs.exists(attempt_dir):
+            self.fs.rm(attempt_dir, recursive=True)
+
+    def _remove_other_attempts(self) -> None:
+        for entry in self.fs.ls(self.dir, detail=False):
+            name = posixpath.basename(entry.rstrip("/"))
+            if name.startswith("attempt-") and name != self.attempt:
+                self.fs.rm(entry, recursive=True)
+
+    def __enter__(self) -> "PartitionWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+class _ShardSeries:
+    """part-00000.parquet, part-00001.parquet, ... each at most rows_per_shard rows."""
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, folder: str, rows_per_shard: int) -> None:
+        self.fs, self.folder, self.rows_per_shard = fs, folder, rows_per_shard
+        self.paths: list[str] = []
+        self.columns: list[str] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._handle = None
+        self._rows_in_shard = 0
+        self._schema: pa.Schema | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self._schema is None:
+            self._schema = table.schema
+            self.columns = table.schema.names
+        table = table.cast(self._schema) if table.schema != self._schema else table
+        offset = 0
+        while offset < table.num_rows:
+            if self._writer is None:
+                self._open()
+            room = self.rows_per_shard - self._rows_in_shard
+            piece = table.slice(offset, room)
+            self._writer.write_table(piece)
+            self._rows_in_shard += piece.num_rows
+            offset += piece.num_rows
+            if self._rows_in_shard >= self.rows_per_shard:
+                self._finish_shard()
+
+    def _open(self) -> None:
+        path = posixpath.join(self.folder, f"part-{len(self.paths):05d}.parquet")
+        self.fs.makedirs(self.folder, exist_ok=True)
+        self._handle = self.fs.open(path, "wb")
+        self._writer = pq.ParquetWriter(self._handle, self._schema, compression="zstd")
+        self.paths.append(path)
+        self._rows_in_shard = 0
+
+    def _finish_shard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._handle.close()
+        self._writer, self._handle = None, None
+
+    def close(self) -> list[str]:
+        self._finish_shard()
+        return list(self.paths)
+
+    def abort(self) -> None:
+        try:
+            self._finish_shard()
+        except Exception:  # the attempt folder is removed anyway
+            pass
+
+
+def read_manifest(root: str, stage: str, partition: str, storage_options: dict[str, Any] | None = None) -> Manifest:
+    fs, root_path = filesystem(root, storage_options)
+    path = posixpath.join(partition_dir(root_path, stage, partition), MANIFEST_NAME)
+    if not fs.exists(path):
+        raise FileNotFoundError(
+            f"no manifest for stage {stage!r} partition {partition!r} at {path}: "
+            "materialise the upstream asset for this partition first"
+        )
+    return Manifest.from_json(fs.cat_file(path).decode("utf-8"))
+
+
+def shard_paths(root: str, manifest: Manifest, kind: str = "kept") -> list[str]:
+    """Full URLs of a manifest's shards (kind: 'kept' or 'rejects')."""
+    base = partition_dir(root, manifest.stage, manifest.partition)
+    names = manifest.kept_shards if kind == "kept" else manifest.reject_shards
+    return [posixpath.join(base, name) for name in names]
+
+
+def iter_parquet_batches(
+    paths: Sequence[str],
+    *,
+    columns: Sequence[str] | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    storage_options: dict[str, Any] | None = None,
+) -> Iterator[pa.Table]:
+    """Stream record batches from Parquet shards; memory stays at about one batch."""
+    for url in paths:
+        fs, path = filesystem(url, storage_options)
+        with fs.open(path, "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns) if columns else None):
+                yield pa.Table.from_batches([batch])
+
+
+def iter_jsonl_batches(url: str, *, batch_rows: int = DEFAULT_BATCH_ROWS, storage_options: dict[str, Any] | None = None) -> Iterator[pa.Table]:
+    """Stream a JSON Lines file as tables of `batch_rows` rows (strings stay strings)."""
+    fs, path = filesystem(url, storage_options)
+    compression = "infer" if path.endswith((".gz", ".zst", ".bz2", ".xz")) else None
+    rows: list[dict[str, Any]] = []
+    with fs.open(path, "rt", encoding="utf-8", compression=compression) as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{url}: line {line_number} is not valid JSON ({error.msg})") from error
+            if not isinstance(row, dict):
+                raise ValueError(f"{url}: line {line_number} is not a JSON object")
+            rows.append(row)
+            if len(rows) >= batch_rows:
+                yield pa.Table.from_pylist(rows)
+                rows = []
+    if rows:
+        yield pa.Table.from_pylist(rows)
+
+
+def iter_document_batches(url: str, *, batch_rows: int = DEFAULT_BATCH_ROWS, storage_options: dict[str, Any] | None = None) -> Iterator[pa.Table]:
+    """JSONL (.jsonl, .json, optionally compressed) or Parquet (.parquet) by file name."""
+    name = url.lower()
+    if name.endswith(".parquet"):
+        return iter_parquet_batches([url], batch_rows=batch_rows, storage_options=storage_options)
+    if any(name.endswith(ext) for ext in (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst")):
+        return iter_jsonl_batches(url, batch_rows=batch_rows, storage_options=storage_options)
+    raise ValueError(f"{url}: unknown input format (expected .jsonl, .json or .parquet)")
+
+
+class AtomicTableWriter:
+    """Streams tables into one Parquet or JSONL file that appears only when complete.
+
+    Used by the stage CLI, whose OUT is a single file. Local output goes to a temporary name in
+    the same folder and is renamed on success; on failure the temporary file is removed.
+    """
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.fs, self.path = filesystem(url, storage_options)
+        self.is_parquet = self.path.lower().endswith(".parquet")
+        self.local = _is_local(self.fs)
+        self.target = f"{self.path}.tmp-{uuid.uuid4().hex}" if self.local else self.path
+        self._handle = None
+        self._parquet: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if self._handle is None:
+            parent = posixpath.dirname(self.path)
+            if parent:
+                self.fs.makedirs(parent, exist_ok=True)
+            self._handle = self.fs.open(self.target, "wb")
+            self._schema = table.schema
+        if self.is_parquet:
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self._handle, self._schema, compression="zstd")
+            self._parquet.write_table(table.cast(self._schema))
+        else:
+            lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in table.to_pylist())
+            self._handle.write(lines.encode("utf-8"))
+        self.rows += table.num_rows
+
+    def close(self, empty_schema: pa.Schema | None = None) -> None:
+        if self._handle is None:  # nothing written: still produce a valid, empty file
+            self.write((empty_schema or pa.schema([("id", pa.string()), ("text", pa.string())])).empty_table())
+        if self._parquet is not None:
+            self._parquet.close()
+        self._handle.close()
+        if self.local:
+            os.replace(self.target, self.path)
+
+    def abort(self) -> None:
+        if self._handle is not None and not self._handle.closed:
+            self._handle.close()
+        if self.local and os.path.exists(self.target):
+            os.remove(self.target)

@@ -1,0 +1,1 @@
+"""Document sources: Common Crawl WARC files (web) and Nemotron-Personas-Korea (personas)."""

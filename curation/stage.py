@@ -1,0 +1,103 @@
+"""The shared base of every document stage: score, decide, split into kept and rejects.
+
+As in NeMo Curator, scoring is apart from deciding (`score_batch` / `decide`), so scores are
+stored as columns before any threshold applies; as in datatrove, every drop carries a reason and
+the base counts documents in, kept and rejected by reason.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curation.documents import details_json, missing_columns, rejects_table
+
+
+@dataclass
+class Decision:
+    """Per row: keep or not, and for dropped rows a reason and the details behind it."""
+
+    keep: np.ndarray  # bool, one per row
+    reasons: list[str | None]
+    details: list[dict[str, Any] | None]
+
+
+@dataclass
+class StageCounts:
+    rows_in: int = 0
+    rows_kept: int = 0
+    rejects_by_reason: Counter = field(default_factory=Counter)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(self.rejects_by_reason.values())
+
+    def summary(self, stage: str) -> str:
+        reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(self.rejects_by_reason.items()))
+        return f"{stage}: {self.rows_in} in, {self.rows_kept} kept, {self.rows_rejected} rejected" + (
+            f" ({reasons})" if reasons else ""
+        )
+
+
+class DocumentStage(ABC):
+    """A stage that adds score columns to a batch and keeps or rejects each document."""
+
+    name: str = "stage"
+    required_columns: Sequence[str] = ("id", "text")
+
+    def __init__(self) -> None:
+        self.counts = StageCounts()
+
+    @abstractmethod
+    def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
+        """Score columns for every row of the batch (added to kept documents)."""
+
+    @abstractmethod
+    def decide(self, scores: dict[str, pa.Array]) -> Decision:
+        """Keep or reject each row from its scores alone."""
+
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        missing = missing_columns(batch.schema, self.required_columns)
+        if missing:
+            raise ValueError(f"{self.name}: input lacks required column(s) {missing}")
+        scores = self.score_batch(batch)
+        decision = self.decide(scores)
+        scored = batch
+        for column, values in scores.items():
+            if column in scored.column_names:
+                scored = scored.set_column(scored.column_names.index(column), column, values)
+            else:
+                scored = scored.append_column(column, values)
+        keep_mask = pa.array(decision.keep, pa.bool_())
+        kept = scored.filter(keep_mask)
+        rejected_rows = np.flatnonzero(~decision.keep)
+        rejected = rejects_table(
+            scored.take(pa.array(rejected_rows, pa.int64())),
+            self.name,
+            [decision.reasons[i] or "rejected" for i in rejected_rows],
+            [details_json(decision.details[i] or {}) for i in rejected_rows],
+        )
+        self.counts.rows_in += batch.num_rows
+        self.counts.rows_kept += kept.num_rows
+        self.counts.rejects_by_reason.update(rejected.column("reason").to_pylist())
+        return kept, rejected
+
+
+def run_stage(stage: DocumentStage, batches: Iterable[pa.Table], write_kept, write_rejects) -> StageCounts:
+    """Stream batches through a stage; `write_kept`/`write_rejects` take each output table."""
+    for batch in batches:
+        kept, rejected = stage.process(batch)
+        write_kept(kept)
+        write_rejects(rejected)
+    return stage.counts
+
+
+def text_column(batch: pa.Table) -> list[str]:
+    """The text column as Python strings, nulls as empty strings."""
+    return pc.fill_null(batch.column("text").cast(pa.string()), "").to_pylist()
