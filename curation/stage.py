@@ -50,6 +50,8 @@ class DocumentStage(ABC):
 
     name: str = "stage"
     required_columns: Sequence[str] = ("id", "text")
+    # Columns not carried into kept documents (e.g. raw payload bytes once text is extracted).
+    dropped_columns: Sequence[str] = ()
 
     def __init__(self) -> None:
         self.counts = StageCounts()
@@ -75,7 +77,7 @@ class DocumentStage(ABC):
             else:
                 scored = scored.append_column(column, values)
         keep_mask = pa.array(decision.keep, pa.bool_())
-        kept = scored.filter(keep_mask)
+        kept = scored.drop_columns([c for c in self.dropped_columns if c in scored.column_names]).filter(keep_mask)
         rejected_rows = np.flatnonzero(~decision.keep)
         rejected = rejects_table(
             scored.take(pa.array(rejected_rows, pa.int64())),

@@ -1,0 +1,1 @@
+"""The Dagster asset graph: wiring of the curation library into assets, jobs and partitions."""

@@ -1,0 +1,56 @@
+"""Persona source assets: Nemotron-Personas-Korea rows of a release, then one document per
+narrative field."""
+
+
+from typing import Iterator
+
+import dagster as dg
+import pyarrow as pa
+
+from assets.partitions import persona_releases
+from assets.stage_runner import upstream_batches, write_partition
+from curation.io import iter_parquet_batches
+from curation.sources.personas import conform_persona_batch, persona_documents as documents_of
+from resources.corpus_store import CorpusStore
+from resources.sources import PersonaReleases
+
+PERSONA_ROWS = dg.AssetKey(["personas", "persona_rows"])
+PERSONA_DOCUMENTS = dg.AssetKey(["personas", "persona_documents"])
+
+
+def _conformed(files: list[str], storage_options: dict) -> Iterator[pa.Table]:
+    for url in files:
+        for batch in iter_parquet_batches([url], storage_options=storage_options or None):
+            yield conform_persona_batch(batch, url)
+
+
+@dg.asset(
+    key=PERSONA_ROWS,
+    group_name="personas",
+    partitions_def=persona_releases,
+    kinds={"python", "parquet"},
+    code_version="1",
+    description="Nemotron-Personas-Korea rows of one release, checked against the 26-column schema.",
+)
+def persona_rows(context: dg.AssetExecutionContext, corpus_store: CorpusStore,
+                 persona_source: PersonaReleases) -> dg.MaterializeResult:
+    files = persona_source.release_files(context.partition_key)
+    return write_partition(context, corpus_store, _conformed(files, persona_source.storage_options),
+                           extra={"source_files": [f.rsplit("/", 1)[-1] for f in files]},
+                           preview=("uuid", "sex", "age", "province", "occupation", "persona"))
+
+
+@dg.asset(
+    key=PERSONA_DOCUMENTS,
+    deps=[PERSONA_ROWS],
+    group_name="personas",
+    partitions_def=persona_releases,
+    kinds={"python", "parquet"},
+    code_version="1",
+    description="One document per narrative field of each persona, with uuid and demographics as columns.",
+)
+def persona_documents(context: dg.AssetExecutionContext, corpus_store: CorpusStore) -> dg.MaterializeResult:
+    batches = (documents_of(rows, context.partition_key)
+               for rows in upstream_batches(context, corpus_store, PERSONA_ROWS))
+    return write_partition(context, corpus_store, batches,
+                           preview=("id", "uuid", "persona_field", "sex", "age", "province", "text"))

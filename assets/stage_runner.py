@@ -1,0 +1,79 @@
+"""Run one library stage over one partition: upstream manifest in, shards + manifest out."""
+
+from __future__ import annotations
+
+import time
+from typing import Iterable
+
+import dagster as dg
+import pyarrow as pa
+
+from assets.metadata import stage_metadata
+from curation.stage import DocumentStage
+from resources.corpus_store import CorpusStore
+
+
+def stage_key(asset_key: dg.AssetKey) -> str:
+    """Storage folder of an asset: its key path, e.g. web/language_filtered."""
+    return "/".join(asset_key.path)
+
+
+class _Previews:
+    """Keeps the first few kept and rejected rows for metadata, nothing more (memory bound)."""
+
+    def __init__(self, rows: int = 5) -> None:
+        self.rows = rows
+        self.kept: pa.Table | None = None
+        self.rejected: pa.Table | None = None
+
+    def kept_sink(self, write):
+        def sink(table: pa.Table) -> None:
+            if self.kept is None or self.kept.num_rows < self.rows:
+                self.kept = table.slice(0, self.rows) if self.kept is None else pa.concat_tables(
+                    [self.kept, table.slice(0, self.rows)], promote_options="permissive")
+            write(table)
+        return sink
+
+    def rejected_sink(self, write):
+        def sink(table: pa.Table) -> None:
+            if table.num_rows and (self.rejected is None or self.rejected.num_rows < self.rows):
+                self.rejected = table.slice(0, self.rows) if self.rejected is None else pa.concat_tables(
+                    [self.rejected, table.slice(0, self.rows)])
+            write(table)
+        return sink
+
+
+def write_partition(context: dg.AssetExecutionContext, store: CorpusStore, batches: Iterable[pa.Table],
+                    stage: DocumentStage | None = None, extra: dict | None = None,
+                    preview: tuple[str, ...] = ("id", "url", "language", "language_score", "text")) -> dg.MaterializeResult:
+    """Stream batches (through `stage` when given, else all kept) into this asset's partition."""
+    start = time.perf_counter()
+    previews = _Previews()
+    rows_in = 0
+    with store.writer(stage_key(context.asset_key), context.partition_key) as writer:
+        write_kept = previews.kept_sink(writer.write_kept)
+        write_rejects = previews.rejected_sink(writer.write_rejects)
+        for batch in batches:
+            rows_in += batch.num_rows
+            if stage is None:
+                write_kept(batch)
+            else:
+                kept, rejected = stage.process(batch)
+                write_kept(kept)
+                write_rejects(rejected)
+        manifest = writer.commit(rows_in, extra=extra)
+    seconds = time.perf_counter() - start
+    context.log.info(
+        f"{manifest.stage} [{manifest.partition}]: {manifest.rows_in} in, {manifest.rows_kept} kept, "
+        f"{manifest.rows_rejected} rejected {manifest.rejects_by_reason}"
+    )
+    metadata = stage_metadata(manifest, store.partition_url(manifest.stage, manifest.partition),
+                              previews.kept, previews.rejected, seconds, list(preview))
+    for key, value in (extra or {}).items():
+        metadata.setdefault(key, dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def upstream_batches(context: dg.AssetExecutionContext, store: CorpusStore, upstream: dg.AssetKey) -> Iterable[pa.Table]:
+    manifest = store.manifest(stage_key(upstream), context.partition_key)
+    return store.iter_batches(manifest)

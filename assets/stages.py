@@ -1,0 +1,41 @@
+"""The curation chain shared by every source, built by one factory so the UI shows parallel
+lineages (web, personas) through the same stage code.
+
+Later stages (heuristics, dedup, quality, perplexity) are added to `curation_chain` in order;
+each takes the previous asset's manifest and writes its own.
+"""
+
+
+import dagster as dg
+
+from assets.stage_runner import upstream_batches, write_partition
+from curation.langid import LanguageFilter
+from resources.corpus_store import CorpusStore
+
+
+class LanguageFilterConfig(dg.Config):
+    threshold: float = 0.5
+    min_letters: int = 2
+
+
+def language_filtered_asset(source: str, upstream: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=dg.AssetKey([source, "language_filtered"]),
+        deps=[upstream],
+        group_name=source,
+        partitions_def=partitions_def,
+        kinds={"python", "parquet"},
+        code_version="1",
+        description="Korean documents only: max(fastText lid.176 P(ko), Hangul share of letters) >= threshold.",
+    )
+    def language_filtered(context: dg.AssetExecutionContext, config: LanguageFilterConfig,
+                          corpus_store: CorpusStore) -> dg.MaterializeResult:
+        stage = LanguageFilter(threshold=config.threshold, min_letters=config.min_letters)
+        return write_partition(context, corpus_store, upstream_batches(context, corpus_store, upstream), stage)
+
+    return language_filtered
+
+
+def curation_chain(source: str, documents: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """The stage assets after a source's document asset, in order."""
+    return [language_filtered_asset(source, documents, partitions_def)]

@@ -1,0 +1,20 @@
+"""Project-relative defaults, overridable by environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_store_root() -> str:
+    return os.environ.get("CURATION_STORE", str(PROJECT_ROOT / "out" / "store"))
+
+
+def default_web_inbox() -> str:
+    return os.environ.get("CURATION_WEB_INBOX", str(PROJECT_ROOT / "data" / "sample" / "warc"))
+
+
+def sample_persona_release_path() -> str:
+    return str(PROJECT_ROOT / "data" / "sample" / "personas" / "sample-100")

@@ -1,0 +1,64 @@
+"""Where the raw inputs live: a WARC inbox (one folder per crawl snapshot) and persona releases."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from curation.io import filesystem
+from resources.paths import default_web_inbox, sample_persona_release_path
+
+# The full dataset on the Hugging Face Hub at the revision the shipped sample was taken from;
+# reading it needs network and `pip install .[hf]` (huggingface_hub provides hf:// to fsspec).
+NEMOTRON_PERSONAS_KOREA_HF = (
+    "hf://datasets/nvidia/Nemotron-Personas-Korea@ada0f5b53a38bb5a30cce09358adde883c1ab63a"
+)
+PERSONA_RELEASE_KEYS = ["sample-100", "hf-ada0f5b"]
+
+
+def _default_releases() -> dict[str, str]:
+    return {"sample-100": sample_persona_release_path(), "hf-ada0f5b": NEMOTRON_PERSONAS_KOREA_HF}
+
+
+def _list_files(root: str, suffixes: tuple[str, ...], storage_options: dict[str, Any]) -> list[str]:
+    fs, path = filesystem(root, storage_options or None)
+    if not fs.exists(path):
+        raise FileNotFoundError(f"{root} does not exist")
+    found = sorted(p for p in fs.find(path) if p.lower().endswith(suffixes))
+    protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
+    return [p if protocol == "file" else f"{protocol}://{p}" for p in found]
+
+
+class WebInbox(dg.ConfigurableResource):
+    """`{root}/{snapshot}/*.warc.gz`: a new folder is a new crawl snapshot (a partition)."""
+
+    root: str = Field(default_factory=default_web_inbox, description="local folder or fsspec URL")
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+    def snapshot_files(self, snapshot: str) -> list[str]:
+        files = _list_files(posixpath.join(self.root, snapshot), (".warc.gz", ".warc"), self.storage_options)
+        if not files:
+            raise FileNotFoundError(f"no .warc.gz or .warc files under {posixpath.join(self.root, snapshot)}")
+        return files
+
+    def snapshots(self) -> list[str]:
+        fs, path = filesystem(self.root, self.storage_options or None)
+        return sorted(posixpath.basename(p.rstrip("/")) for p in fs.ls(path, detail=False) if fs.isdir(p))
+
+
+class PersonaReleases(dg.ConfigurableResource):
+    """Release key -> folder (or hf:// dataset path) holding that release's Parquet files."""
+
+    releases: dict[str, str] = Field(default_factory=_default_releases)
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+    def release_files(self, release: str) -> list[str]:
+        if release not in self.releases:
+            raise KeyError(f"unknown persona release {release!r}; configured: {sorted(self.releases)}")
+        files = _list_files(self.releases[release], (".parquet",), self.storage_options)
+        if not files:
+            raise FileNotFoundError(f"no .parquet files under {self.releases[release]}")
+        return files

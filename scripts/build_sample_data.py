@@ -1,0 +1,140 @@
+"""Build data/sample/ (the small licensed sample that the main job and the tests run on) from
+../shared/data. The page selection and WARC dates are fixed (seed 7553); WARC-Record-IDs are
+fresh UUIDs on each build, as a crawler would write them.
+
+    python scripts/build_sample_data.py [--shared ../shared/data]
+
+Web: two sample crawl snapshots as gzip WARC files (warcinfo, request and response records, as
+Common Crawl writes them) holding LibreOffice Korean help pages (MPL-2.0), some re-encoded as
+EUC-KR, a few non-Korean pages built from LibreOffice ja/zh/en help paragraphs, one 404 and one
+non-HTML response. Personas: the 100 real Nemotron-Personas-Korea rows (CC BY 4.0) as Parquet
+with the dataset's 26-column schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import io
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 7553
+SNAPSHOTS = ("CC-MAIN-2026-04", "CC-MAIN-2026-08")
+FIXED_DATE = {"CC-MAIN-2026-04": "2026-01-20T10:00:00Z", "CC-MAIN-2026-08": "2026-02-17T10:00:00Z"}
+
+
+def record(writer: WARCWriter, url: str, body: bytes, content_type: str, date: str, status: str = "200 OK") -> None:
+    request = writer.create_warc_record(
+        url, "request", payload=io.BytesIO(f"GET / HTTP/1.1\r\nHost: {url.split('/')[2]}\r\n\r\n".encode()),
+        warc_headers_dict={"WARC-Date": date},
+    )
+    http_headers = StatusAndHeaders(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+                                    protocol="HTTP/1.1")
+    response = writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http_headers,
+                                         warc_headers_dict={"WARC-Date": date})
+    writer.write_record(request)
+    writer.write_record(response)
+
+
+def foreign_page(lang: str, paragraphs: list[str]) -> bytes:
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{lang}</title></head>'
+            f"<body><main>{body}</main></body></html>").encode("utf-8")
+
+
+def build_web(shared: Path, out: Path) -> None:
+    manifest = list(csv.DictReader((shared / "manifest.tsv").open(encoding="utf-8"), delimiter="\t"))
+    utf8 = [row for row in manifest if row["encoding"] == "UTF-8"]
+    euckr = [row for row in manifest if row["encoding"] == "EUC-KR"]
+    rng = random.Random(SEED)
+    pages = rng.sample(utf8, 40)
+    legacy = rng.sample(euckr, 8)
+    mixed = [json.loads(line) for line in (shared / "mixed_lang.jsonl").open(encoding="utf-8")]
+    foreign = {lang: [r["text"] for r in mixed if r["lang"] == lang][:6] for lang in ("en", "ja", "zh")}
+    plan = {
+        # snapshot A: 22 UTF-8 pages, 5 EUC-KR pages, en+ja pages, a 404 and a PDF
+        SNAPSHOTS[0]: {"utf8": pages[:22], "euckr": legacy[:5], "foreign": ["en", "ja"]},
+        # snapshot B: 18 new UTF-8 pages + 3 pages re-crawled from A (duplicates for dedup),
+        # 3 EUC-KR pages, a zh page
+        SNAPSHOTS[1]: {"utf8": pages[22:] + pages[:3], "euckr": legacy[5:], "foreign": ["zh"]},
+    }
+    for snapshot, parts in plan.items():
+        folder = out / "warc" / snapshot
+        folder.mkdir(parents=True, exist_ok=True)
+        date = FIXED_DATE[snapshot]
+        path = folder / f"{snapshot}-00000.warc.gz"
+        with path.open("wb") as handle:
+            writer = WARCWriter(handle, gzip=True)
+            info = writer.create_warcinfo_record(path.name, {"software": "korean-curation sample builder",
+                                                             "isPartOf": snapshot, "description": "sample"})
+            writer.write_record(info)
+            for i, row in enumerate(parts["utf8"]):
+                url = "https://help.libreoffice.org/7.4/ko" + row["original_path"].split("/help/ko", 1)[1]
+                # Half declare the charset in HTTP, half only in <meta>.
+                content_type = "text/html; charset=UTF-8" if i % 2 else "text/html"
+                record(writer, url, (shared / row["file"]).read_bytes(), content_type, date)
+            for i, row in enumerate(parts["euckr"]):
+                url = "https://help.libreoffice.org/7.4/ko-euckr" + row["original_path"].split("/help/ko", 1)[1]
+                # One page lies in its HTTP header (says UTF-8, is EUC-KR): detection must recover.
+                content_type = ["text/html; charset=EUC-KR", "text/html", "text/html; charset=utf-8"][i % 3]
+                record(writer, url, (shared / row["file"]).read_bytes(), content_type, date)
+            for lang in parts["foreign"]:
+                record(writer, f"https://help.libreoffice.org/7.4/{lang}/sample.html",
+                       foreign_page(lang, foreign[lang]), "text/html; charset=utf-8", date)
+            if snapshot == SNAPSHOTS[0]:
+                record(writer, "https://help.libreoffice.org/7.4/ko/missing.html",
+                       "<html><body><p>페이지를 찾을 수 없습니다.</p></body></html>".encode(), "text/html; charset=utf-8",
+                       date, status="404 Not Found")
+                record(writer, "https://help.libreoffice.org/7.4/ko/manual.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n",
+                       "application/pdf", date)
+
+
+def build_personas(shared: Path, out: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from curation.sources.personas import PERSONA_ROW_SCHEMA
+
+    rows = [json.loads(line) for line in (shared / "personas" / "nemotron_personas_korea_sample.jsonl").open(encoding="utf-8")]
+    folder = out / "personas" / "sample-100"
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows, schema=PERSONA_ROW_SCHEMA)
+    # Two shards, as the real dataset ships several.
+    pq.write_table(table.slice(0, 50), folder / "train-00000-of-00002.parquet", compression="zstd")
+    pq.write_table(table.slice(50), folder / "train-00001-of-00002.parquet", compression="zstd")
+
+
+def copy_licences(shared: Path, out: Path) -> None:
+    licences = out / "LICENSES"
+    licences.mkdir(parents=True, exist_ok=True)
+    for name in ("MPL-2.0.txt", "libreoffice-help-ko_debian_copyright.txt"):
+        shutil.copy(shared / "LICENSES" / name, licences / name)
+    shutil.copy(shared / "personas" / "SOURCES.md", licences / "Nemotron-Personas-Korea_SOURCES.md")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--out", default=str(ROOT / "data" / "sample"))
+    args = parser.parse_args()
+    shared, out = Path(args.shared), Path(args.out)
+    if (out / "warc").exists():
+        shutil.rmtree(out / "warc")
+    build_web(shared, out)
+    build_personas(shared, out)
+    copy_licences(shared, out)
+    print(f"sample written to {out}")
+
+
+if __name__ == "__main__":
+    main()
