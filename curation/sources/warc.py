@@ -52,7 +52,11 @@ def iter_warc_records(url: str, snapshot: str, stats: WarcFileStats | None = Non
     name = path.rsplit("/", 1)[-1]
     try:
         with fs.open(path, "rb") as stream:
-            for record in ArchiveIterator(stream, arc2warc=True):
+            for record in ArchiveIterator(stream):
+                # warcio reads any text line as a legacy ARC header; a file that is not WARC
+                # would otherwise turn into junk "records" instead of an error.
+                if record.format != "warc":
+                    raise ArchiveLoadFailed(f"record in {record.format!r} format, expected WARC")
                 stats.records_by_type[record.rec_type] += 1
                 if record.rec_type != "response":
                     continue

@@ -1,0 +1,93 @@
+import codecs
+
+from curation.sources.html import JustextKorean, decode_html, normalise_charset
+
+KOREAN = "한국어 웹 페이지의 본문입니다. 똠방각하와 햏자는 CP949에만 있는 글자입니다."
+
+
+def page(body: str, meta: str | None = None) -> str:
+    head = f'<meta charset="{meta}">' if meta else ""
+    return f"<html><head>{head}<title>t</title></head><body><p>{body}</p></body></html>"
+
+
+def test_utf8_with_meta_declaration():
+    decoded = decode_html(page(KOREAN, "utf-8").encode("utf-8"))
+    assert KOREAN in decoded.text
+    assert decoded.encoding == "utf-8" and decoded.charset_source == "meta"
+
+
+def test_euc_kr_label_decodes_cp949_only_syllables():
+    # 똠 and 햏 are outside KS X 1001: strict EUC-KR refuses them, CP949 (what browsers use
+    # for the EUC-KR label) decodes them.
+    payload = page(KOREAN, "EUC-KR").encode("cp949")
+    try:
+        payload.decode("euc_kr")
+        raise AssertionError("fixture should not be valid strict EUC-KR")
+    except UnicodeDecodeError:
+        pass
+    decoded = decode_html(payload)
+    assert KOREAN in decoded.text
+    assert decoded.encoding == "cp949" and not decoded.replaced
+
+
+def test_http_charset_wins_over_meta_when_it_decodes():
+    payload = page("가나다라 마바사", "iso-8859-1").encode("cp949")
+    decoded = decode_html(payload, "text/html; charset=ks_c_5601-1987")
+    assert "가나다라 마바사" in decoded.text and decoded.charset_source == "http"
+
+
+def test_wrong_declared_charset_falls_through():
+    # Header and meta both claim UTF-8, but the bytes are CP949: detection must recover Korean.
+    payload = page("대한민국의 수도는 서울입니다. 서울에는 많은 사람이 삽니다. " * 5, "utf-8").encode("cp949")
+    decoded = decode_html(payload, "text/html; charset=utf-8")
+    assert "대한민국의 수도는 서울입니다" in decoded.text
+    assert decoded.charset_source in {"detected", "fallback"}
+
+
+def test_undeclared_legacy_page_is_detected():
+    payload = ("<html><body><p>" + "한국어 문서의 인코딩을 자동으로 찾아냅니다. " * 10 + "</p></body></html>").encode("cp949")
+    decoded = decode_html(payload)
+    assert "자동으로 찾아냅니다" in decoded.text and not decoded.replaced
+
+
+def test_bom_is_honoured():
+    decoded = decode_html(codecs.BOM_UTF8 + page(KOREAN).encode("utf-8"))
+    assert decoded.charset_source == "bom" and KOREAN in decoded.text
+
+
+def test_charset_label_normalisation():
+    assert normalise_charset("EUC-KR") == "cp949"
+    assert normalise_charset("ks_c_5601-1987") == "cp949"
+    assert normalise_charset("UTF8") == "utf-8"
+    assert normalise_charset("no-such-charset") is None
+
+
+def test_euckr_twin_extracts_to_same_text_as_utf8_original(fixtures_dir):
+    extractor = JustextKorean()
+    utf8 = decode_html((fixtures_dir / "twin_utf8.html").read_bytes())
+    euckr = decode_html((fixtures_dir / "twin_euckr.html").read_bytes())
+    assert euckr.encoding == "cp949"
+    assert utf8.encoding == "utf-8"
+    text = extractor.extract(utf8.text)
+    assert len(text) > 200
+    assert extractor.extract(euckr.text) == text
+
+
+def test_extractor_keeps_prose_and_drops_navigation():
+    prose = ("서울특별시는 대한민국의 수도이며 정치, 경제, 사회, 문화의 중심지이다. 한강이 도시를 가로질러 흐르고 "
+             "있으며 조선 시대부터 수도의 역할을 해 왔다.")
+    nav = "".join(f'<li><a href="/m{i}">메뉴 {i}</a></li>' for i in range(12))
+    html = f"<html><body><ul>{nav}</ul><p>{prose}</p><div>Copyright 2026</div></body></html>"
+    text = JustextKorean().extract(html)
+    assert prose in text
+    assert "메뉴 3" not in text and "Copyright" not in text
+
+
+def test_jusText_english_defaults_lose_korean_prose_that_ours_keep():
+    import justext
+
+    prose = "한국어 문단은 글자 수가 적어도 정보가 많다. 영어 기준의 길이 문턱은 한국어 본문을 버린다. 그래서 문턱을 낮춘다."
+    html = f"<html><body><p>{prose}</p><p>{prose} 두 번째 문단이다.</p></body></html>"
+    defaults = [p for p in justext.justext(html, justext.get_stoplist("Korean")) if not p.is_boilerplate]
+    assert defaults == []
+    assert prose in JustextKorean().extract(html)
