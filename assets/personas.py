@@ -36,7 +36,7 @@ def persona_rows(context: dg.AssetExecutionContext, corpus_store: CorpusStore,
                  persona_source: PersonaReleases) -> dg.MaterializeResult:
     files = persona_source.release_files(context.partition_key)
     return write_partition(context, corpus_store, _conformed(files, persona_source.storage_options),
-                           extra={"source_files": [f.rsplit("/", 1)[-1] for f in files]},
+                           extra=lambda: {"source_files": [f.rsplit("/", 1)[-1] for f in files]},
                            preview=("uuid", "sex", "age", "province", "occupation", "persona"))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from typing import Callable, Iterable
 
 import dagster as dg
 import pyarrow as pa
@@ -44,9 +44,12 @@ class _Previews:
 
 
 def write_partition(context: dg.AssetExecutionContext, store: CorpusStore, batches: Iterable[pa.Table],
-                    stage: DocumentStage | None = None, extra: dict | None = None,
+                    stage: DocumentStage | None = None, extra: Callable[[], dict] | None = None,
                     preview: tuple[str, ...] = ("id", "url", "language", "language_score", "text")) -> dg.MaterializeResult:
-    """Stream batches (through `stage` when given, else all kept) into this asset's partition."""
+    """Stream batches (through `stage` when given, else all kept) into this asset's partition.
+
+    `extra` is called once the batches are consumed, so it can report what reading them counted.
+    """
     start = time.perf_counter()
     previews = _Previews()
     rows_in = 0
@@ -61,7 +64,8 @@ def write_partition(context: dg.AssetExecutionContext, store: CorpusStore, batch
                 kept, rejected = stage.process(batch)
                 write_kept(kept)
                 write_rejects(rejected)
-        manifest = writer.commit(rows_in, extra=extra)
+        extra_values = extra() if extra is not None else {}
+        manifest = writer.commit(rows_in, extra=extra_values)
     seconds = time.perf_counter() - start
     context.log.info(
         f"{manifest.stage} [{manifest.partition}]: {manifest.rows_in} in, {manifest.rows_kept} kept, "
@@ -69,7 +73,7 @@ def write_partition(context: dg.AssetExecutionContext, store: CorpusStore, batch
     )
     metadata = stage_metadata(manifest, store.partition_url(manifest.stage, manifest.partition),
                               previews.kept, previews.rejected, seconds, list(preview))
-    for key, value in (extra or {}).items():
+    for key, value in extra_values.items():
         metadata.setdefault(key, dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value)
     return dg.MaterializeResult(metadata=metadata)
 

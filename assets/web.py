@@ -1,7 +1,6 @@
 """Web source assets: WARC response records of a crawl snapshot, then their main text."""
 
 
-from collections import Counter
 from typing import Iterator
 
 import dagster as dg
@@ -45,8 +44,8 @@ def warc_records(context: dg.AssetExecutionContext, corpus_store: CorpusStore, w
     stats = WarcFileStats()
     result = write_partition(
         context, corpus_store, _record_batches(files, context.partition_key, stats),
-        extra={"warc_files": [f.rsplit("/", 1)[-1] for f in files],
-               "warc_records_by_type": dict(Counter(stats.records_by_type))},
+        extra=lambda: {"warc_files": [f.rsplit("/", 1)[-1] for f in files],
+                       "warc_records_by_type": dict(stats.records_by_type)},
         preview=("id", "url", "http_status", "content_type"),
     )
     return result
