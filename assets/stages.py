@@ -15,7 +15,7 @@ from resources.corpus_store import CorpusStore
 
 class LanguageFilterConfig(dg.Config):
     threshold: float = 0.5
-    min_letters: int = 2
+    min_letters: int = 1
 
 
 def language_filtered_asset(source: str, upstream: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     langid = commands.add_parser("langid", help="keep Korean documents; adds language, language_score")
     _add_io(langid)
     langid.add_argument("--threshold", type=float, default=0.5, help="minimum Korean score (0-1)")
-    langid.add_argument("--min-letters", type=int, default=2)
+    langid.add_argument("--min-letters", type=int, default=1)
     langid.set_defaults(make_stage=_langid)
     return parser
 

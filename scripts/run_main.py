@@ -19,6 +19,10 @@ from resources.sources import PersonaReleases, WebInbox
 from resources.corpus_store import CorpusStore
 
 
+# Step events go to the instance (and the UI) anyway; the console shows one line per stage.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def main() -> int:
     if not os.environ.get("DAGSTER_HOME"):
         print("DAGSTER_HOME is not set; run through scripts/main.sh", file=sys.stderr)
@@ -35,11 +39,14 @@ def main() -> int:
     for job_name, keys in (("web_curation", snapshots), ("personas_curation", releases)):
         job = defs.resolve_job_def(job_name)
         for key in keys:
-            result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+            result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False,
+                                            run_config=QUIET_CONSOLE)
             runs.append((job_name, key, result.run_id, result.success))
             print(f"{'ok    ' if result.success else 'FAILED'} {job_name} [{key}] run {result.run_id}")
     print("\nOutputs (kept documents / rejects per stage, Parquet):")
-    for asset_key in sorted(defs.resolve_asset_graph().get_all_asset_keys(), key=lambda k: k.path):
+    # Grouped by source, each in data-flow order: the order a reader follows the data.
+    in_flow_order = list(defs.resolve_asset_graph().toposorted_asset_keys)
+    for asset_key in sorted(in_flow_order, key=lambda k: (k.path[0], in_flow_order.index(k))):
         stage = "/".join(asset_key.path)
         keys = snapshots if asset_key.path[0] == "web" else releases
         for key in keys:

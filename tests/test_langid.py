@@ -11,7 +11,7 @@ JAPANESE = "東京は日本の首都であり、政治や経済の中心地と�
 CHINESE = "北京是中华人民共和国的首都，也是全国的政治、文化和国际交往中心。"
 ENGLISH = "London is the capital of the United Kingdom and one of the largest cities in Europe."
 CODE_SWITCHED = "LibreOffice Calc에서 VLOOKUP 함수를 사용하면 Sheet2의 데이터를 쉽게 찾을 수 있습니다."
-SHORT_KOREAN = ["ㅋㅋㅋ 대박", "진짜 재밌다", "최고의 영화", "별로임"]
+SHORT_KOREAN = ["ㅋㅋㅋ 대박", "진짜 재밌다", "최고의 영화", "별로임", "굿"]  # NSMC-style reviews
 
 
 @pytest.fixture(scope="module")
