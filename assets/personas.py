@@ -8,7 +8,7 @@ import dagster as dg
 import pyarrow as pa
 
 from assets.partitions import persona_releases
-from assets.stage_runner import upstream_batches, write_partition
+from assets.stage_runner import partition_asset, upstream_batches, write_partition
 from curation.io import iter_parquet_batches
 from curation.sources.personas import conform_persona_batch, persona_documents as documents_of
 from resources.corpus_store import CorpusStore
@@ -24,12 +24,8 @@ def _conformed(files: list[str], storage_options: dict) -> Iterator[pa.Table]:
             yield conform_persona_batch(batch, url)
 
 
-@dg.asset(
-    key=PERSONA_ROWS,
-    group_name="personas",
-    partitions_def=persona_releases,
-    kinds={"python", "parquet"},
-    code_version="1",
+@partition_asset(
+    PERSONA_ROWS, persona_releases,
     description="Nemotron-Personas-Korea rows of one release, checked against the 26-column schema.",
 )
 def persona_rows(context: dg.AssetExecutionContext, corpus_store: CorpusStore,
@@ -40,13 +36,8 @@ def persona_rows(context: dg.AssetExecutionContext, corpus_store: CorpusStore,
                            preview=("uuid", "sex", "age", "province", "occupation", "persona"))
 
 
-@dg.asset(
-    key=PERSONA_DOCUMENTS,
-    deps=[PERSONA_ROWS],
-    group_name="personas",
-    partitions_def=persona_releases,
-    kinds={"python", "parquet"},
-    code_version="1",
+@partition_asset(
+    PERSONA_DOCUMENTS, persona_releases, deps=[PERSONA_ROWS],
     description="One document per narrative field of each persona, with uuid and demographics as columns.",
 )
 def persona_documents(context: dg.AssetExecutionContext, corpus_store: CorpusStore) -> dg.MaterializeResult:

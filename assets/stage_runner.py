@@ -13,6 +13,14 @@ from curation.stage import DocumentStage
 from resources.corpus_store import CorpusStore
 
 
+def partition_asset(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition, description: str,
+                    deps: list[dg.AssetKey] | None = None, code_version: str = "1"):
+    """The decorator of every corpus asset: grouped by source (the key's first part), one
+    partitions definition per source, Parquet shards in the CorpusStore."""
+    return dg.asset(key=key, deps=deps, group_name=key.path[0], partitions_def=partitions_def,
+                    kinds={"python", "parquet"}, code_version=code_version, description=description)
+
+
 def stage_key(asset_key: dg.AssetKey) -> str:
     """Storage folder of an asset: its key path, e.g. web/language_filtered."""
     return "/".join(asset_key.path)

@@ -8,7 +8,7 @@ each takes the previous asset's manifest and writes its own.
 
 import dagster as dg
 
-from assets.stage_runner import upstream_batches, write_partition
+from assets.stage_runner import partition_asset, upstream_batches, write_partition
 from curation.langid import LanguageFilter
 from resources.corpus_store import CorpusStore
 
@@ -19,13 +19,8 @@ class LanguageFilterConfig(dg.Config):
 
 
 def language_filtered_asset(source: str, upstream: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=dg.AssetKey([source, "language_filtered"]),
-        deps=[upstream],
-        group_name=source,
-        partitions_def=partitions_def,
-        kinds={"python", "parquet"},
-        code_version="1",
+    @partition_asset(
+        dg.AssetKey([source, "language_filtered"]), partitions_def, deps=[upstream],
         description="Korean documents only: max(fastText lid.176 P(ko), Hangul share of letters) >= threshold.",
     )
     def language_filtered(context: dg.AssetExecutionContext, config: LanguageFilterConfig,

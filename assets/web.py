@@ -7,7 +7,7 @@ import dagster as dg
 import pyarrow as pa
 
 from assets.partitions import web_snapshots
-from assets.stage_runner import upstream_batches, write_partition
+from assets.stage_runner import partition_asset, upstream_batches, write_partition
 from curation.extract import HtmlTextExtractor
 from curation.sources.warc import WARC_RECORD_SCHEMA, WarcFileStats, iter_warc_records
 from resources.corpus_store import CorpusStore
@@ -31,12 +31,8 @@ def _record_batches(files: list[str], snapshot: str, stats: WarcFileStats) -> It
         yield pa.Table.from_pylist(rows, schema=WARC_RECORD_SCHEMA)
 
 
-@dg.asset(
-    key=WARC_RECORDS,
-    group_name="web",
-    partitions_def=web_snapshots,
-    kinds={"python", "parquet"},
-    code_version="1",
+@partition_asset(
+    WARC_RECORDS, web_snapshots,
     description="HTTP response records of one crawl snapshot's WARC files (URL, status, headers, raw payload).",
 )
 def warc_records(context: dg.AssetExecutionContext, corpus_store: CorpusStore, web_inbox: WebInbox) -> dg.MaterializeResult:
@@ -56,13 +52,8 @@ class ExtractionConfig(dg.Config):
     max_replaced_ratio: float = 0.01
 
 
-@dg.asset(
-    key=EXTRACTED_TEXT,
-    deps=[WARC_RECORDS],
-    group_name="web",
-    partitions_def=web_snapshots,
-    kinds={"python", "parquet"},
-    code_version="1",
+@partition_asset(
+    EXTRACTED_TEXT, web_snapshots, deps=[WARC_RECORDS],
     description="Main text of each HTML response (charset detection incl. EUC-KR/CP949, jusText tuned for Korean).",
 )
 def extracted_text(context: dg.AssetExecutionContext, config: ExtractionConfig, corpus_store: CorpusStore) -> dg.MaterializeResult:
