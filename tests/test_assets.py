@@ -144,3 +144,29 @@ def test_definitions_load_with_jobs_and_both_lineages():
         dg.AssetKey(["personas", "persona_documents"])}
     for job in ("web_curation", "personas_curation"):
         assert defs.resolve_job_def(job) is not None
+
+
+def test_store_and_source_on_an_fsspec_url(sample_dir, instance):
+    # memory:// stands in for s3:// or gs://: the same fsspec code path, no local folder.
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    for parquet in sorted((sample_dir / "personas" / "sample-100").glob("*.parquet")):
+        memory.pipe(f"/inbox/sample-100/{parquet.name}", parquet.read_bytes())
+    store = "memory://store"
+    result = dg.materialize(
+        persona_assets[:2], partition_key="sample-100", instance=instance,
+        resources={"corpus_store": CorpusStore(root=store),
+                   "persona_source": PersonaReleases(releases={"sample-100": "memory://inbox/sample-100"})},
+    )
+    assert result.success
+    manifest = read_manifest(store, "personas/persona_documents", "sample-100")
+    assert manifest.rows_kept == 100 * len(NARRATIVE_FIELDS)
+    shards = shard_paths(store, manifest)
+    assert shards and all(s.startswith("memory://store/personas/persona_documents/sample-100/") for s in shards)
+    with fsspec.open(shards[0], "rb") as handle:
+        assert pq.read_table(handle).num_rows > 0
+    names = [p.rsplit("/", 1)[-1] for p in memory.ls("/store/personas/persona_documents/sample-100", detail=False)]
+    assert sorted(n.split("-")[0] for n in names) == ["attempt", "manifest.json"]  # nothing half-written
+    memory.rm("/store", recursive=True)
+    memory.rm("/inbox", recursive=True)
