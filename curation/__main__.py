@@ -1,6 +1,7 @@
 """The stage CLI: every stage runs without Dagster on JSONL or Parquet files with `id` and `text`.
 
     python -m curation langid IN OUT [--threshold 0.5] [--rejects REJECTS]
+    python -m curation dedup  IN OUT [--threshold 0.8] [--backend cpu|gpu] [--rejects REJECTS]
 
 OUT holds the kept documents with the stage's columns added; rejected documents go to REJECTS
 (default: OUT with `.rejects` before the extension) with stage, reason and details. Prints one
@@ -12,11 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable
+from typing import Callable, Iterable
+
+import pyarrow as pa
 
 from curation.documents import REJECT_SCHEMA
 from curation.io import AtomicTableWriter, iter_document_batches
-from curation.stage import DocumentStage, run_stage
+from curation.stage import StageCounts
 
 EXIT_BAD_INPUT = 2
 
@@ -28,10 +31,25 @@ def default_rejects_path(out: str) -> str:
     return out + ".rejects"
 
 
-def _langid(args: argparse.Namespace) -> DocumentStage:
+ReadBatches = Callable[[], Iterable[pa.Table]]
+Split = tuple[StageCounts, Iterable[tuple[pa.Table, pa.Table]]]
+
+
+def _langid(args: argparse.Namespace, read: ReadBatches) -> Split:
     from curation.langid import LanguageFilter
 
-    return LanguageFilter(threshold=args.threshold, min_letters=args.min_letters)
+    stage = LanguageFilter(threshold=args.threshold, min_letters=args.min_letters)
+    return stage.counts, (stage.process(batch) for batch in read())
+
+
+def _dedup(args: argparse.Namespace, read: ReadBatches) -> Split:
+    from curation.dedup.backend import make_hasher
+    from curation.dedup.minhash import MinHashConfig
+    from curation.dedup.stage import deduplicate_file
+
+    config = MinHashConfig(ngram=args.ngram, num_perm=args.num_perm, bands=args.bands)
+    hasher, _ = make_hasher(config, args.backend)
+    return deduplicate_file(read, hasher, None if args.no_verify else args.threshold, exact=not args.no_exact)
 
 
 def _add_io(parser: argparse.ArgumentParser) -> None:
@@ -47,19 +65,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_io(langid)
     langid.add_argument("--threshold", type=float, default=0.5, help="minimum Korean score (0-1)")
     langid.add_argument("--min-letters", type=int, default=1)
-    langid.set_defaults(make_stage=_langid)
+    langid.set_defaults(run=_langid)
+
+    from curation.dedup.minhash import MinHashConfig
+
+    defaults = MinHashConfig()
+    dedup = commands.add_parser("dedup", help="exact + MinHash fuzzy dedup; adds duplicate_of")
+    _add_io(dedup)
+    dedup.add_argument("--threshold", type=float, default=0.8, help="Jaccard similarity of duplicates (0-1)")
+    dedup.add_argument("--backend", choices=["cpu", "gpu", "auto"], default="cpu",
+                       help="where signatures are computed; gpu falls back to cpu with a warning")
+    dedup.add_argument("--ngram", type=int, default=defaults.ngram, help="character n-gram length")
+    dedup.add_argument("--num-perm", type=int, default=defaults.num_perm, help="signature length")
+    dedup.add_argument("--bands", type=int, default=defaults.bands, help="LSH bands (divides --num-perm)")
+    dedup.add_argument("--no-verify", action="store_true", help="keep every LSH candidate pair unverified")
+    dedup.add_argument("--no-exact", action="store_true", help="skip the exact-hash pass")
+    dedup.set_defaults(run=_dedup)
     return parser
 
 
-def run_file_stage(make_stage: Callable[[argparse.Namespace], DocumentStage], args: argparse.Namespace) -> int:
+def run_file_stage(args: argparse.Namespace) -> int:
     if not os.path.exists(args.input) and "://" not in args.input:
         print(f"error: input {args.input} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
-    stage = make_stage(args)
     kept_out = AtomicTableWriter(args.output)
     rejects_out = AtomicTableWriter(args.rejects or default_rejects_path(args.output))
     try:
-        counts = run_stage(stage, iter_document_batches(args.input), kept_out.write, rejects_out.write)
+        counts, split = args.run(args, lambda: iter_document_batches(args.input))
+        for kept, rejected in split:
+            kept_out.write(kept)
+            rejects_out.write(rejected)
         kept_out.close()
         rejects_out.close(empty_schema=REJECT_SCHEMA)
     except (ValueError, OSError) as error:
@@ -73,7 +108,7 @@ def run_file_stage(make_stage: Callable[[argparse.Namespace], DocumentStage], ar
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_file_stage(args.make_stage, args)
+    return run_file_stage(args)
 
 
 if __name__ == "__main__":
