@@ -10,3 +10,11 @@ web_snapshots = dg.DynamicPartitionsDefinition(name="web_snapshots")
 
 # Static: releases of Nemotron-Personas-Korea are few and named in code with their source path.
 persona_releases = dg.StaticPartitionsDefinition(PERSONA_RELEASE_KEYS)
+
+
+def partitions_in_keep_order(partitions_def: dg.PartitionsDefinition, instance: dg.DagsterInstance) -> list[str]:
+    """The order in which dedup keeps the first copy: crawl snapshots by name (CC-MAIN-YYYY-WW
+    sorts by date, whatever order they were registered in), releases as listed."""
+    if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+        return sorted(instance.get_dynamic_partitions(partitions_def.name))
+    return list(partitions_def.get_partition_keys())

@@ -21,6 +21,9 @@ def partition_asset(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition, d
                     kinds={"python", "parquet"}, code_version=code_version, description=description)
 
 
+DEFAULT_PREVIEW = ("id", "url", "language", "language_score", "text")
+
+
 def stage_key(asset_key: dg.AssetKey) -> str:
     """Storage folder of an asset: its key path, e.g. web/language_filtered."""
     return "/".join(asset_key.path)
@@ -53,27 +56,40 @@ class _Previews:
 
 def write_partition(context: dg.AssetExecutionContext, store: CorpusStore, batches: Iterable[pa.Table],
                     stage: DocumentStage | None = None, extra: Callable[[], dict] | None = None,
-                    preview: tuple[str, ...] = ("id", "url", "language", "language_score", "text")) -> dg.MaterializeResult:
+                    preview: tuple[str, ...] = DEFAULT_PREVIEW) -> dg.MaterializeResult:
     """Stream batches (through `stage` when given, else all kept) into this asset's partition.
 
     `extra` is called once the batches are consumed, so it can report what reading them counted.
     """
+    empty = pa.table({"id": pa.array([], pa.string())})
+    seen = [0]
+
+    def split() -> Iterable[tuple[pa.Table, pa.Table]]:
+        for batch in batches:
+            seen[0] += batch.num_rows
+            yield (batch, empty) if stage is None else stage.process(batch)
+
+    return write_split(context, store, split(), lambda: seen[0], extra=extra, preview=preview)
+
+
+def write_split(context: dg.AssetExecutionContext, store: CorpusStore, split: Iterable[tuple[pa.Table, pa.Table]],
+                rows_in: Callable[[], int], extra: Callable[[], dict] | None = None, preview: tuple[str, ...] = DEFAULT_PREVIEW,
+                side_tables: Callable[[], Iterable[tuple[str, pa.Table]]] | None = None) -> dg.MaterializeResult:
+    """Write (kept, rejected) pairs into this asset's partition, then the side tables that a
+    stage keeps for later partitions (named tables, produced after the split is consumed).
+    `rows_in` counts the input independently of the split, for the commit's accounting check."""
     start = time.perf_counter()
     previews = _Previews()
-    rows_in = 0
     with store.writer(stage_key(context.asset_key), context.partition_key) as writer:
         write_kept = previews.kept_sink(writer.write_kept)
         write_rejects = previews.rejected_sink(writer.write_rejects)
-        for batch in batches:
-            rows_in += batch.num_rows
-            if stage is None:
-                write_kept(batch)
-            else:
-                kept, rejected = stage.process(batch)
-                write_kept(kept)
-                write_rejects(rejected)
+        for kept, rejected in split:
+            write_kept(kept)
+            write_rejects(rejected)
+        for name, table in (side_tables() if side_tables is not None else ()):
+            writer.write_side(name, table)
         extra_values = extra() if extra is not None else {}
-        manifest = writer.commit(rows_in, extra=extra_values)
+        manifest = writer.commit(rows_in(), extra=extra_values)
     seconds = time.perf_counter() - start
     context.log.info(
         f"{manifest.stage} [{manifest.partition}]: {manifest.rows_in} in, {manifest.rows_kept} kept, "

@@ -8,6 +8,7 @@ each takes the previous asset's manifest and writes its own.
 
 import dagster as dg
 
+from assets.dedup import dedup_assets
 from assets.stage_runner import partition_asset, upstream_batches, write_partition
 from curation.langid import LanguageFilter
 from resources.corpus_store import CorpusStore
@@ -33,4 +34,5 @@ def language_filtered_asset(source: str, upstream: dg.AssetKey, partitions_def: 
 
 def curation_chain(source: str, documents: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     """The stage assets after a source's document asset, in order."""
-    return [language_filtered_asset(source, documents, partitions_def)]
+    language = language_filtered_asset(source, documents, partitions_def)
+    return [language, *dedup_assets(source, language.key, partitions_def)]

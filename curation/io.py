@@ -78,6 +78,8 @@ class Manifest:
     rejects_by_reason: dict[str, int]
     columns: list[str]
     extra: dict[str, Any] = field(default_factory=dict)
+    # Side tables a stage keeps for later partitions (e.g. dedup hashes), by name.
+    side_shards: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2, sort_keys=True)
@@ -128,6 +130,13 @@ class PartitionWriter:
             self.rows_rejected += table.num_rows
             self.rejects_by_reason.update(table.column("reason").to_pylist())
 
+    def write_side(self, name: str, table: pa.Table) -> None:
+        """A side table (not documents): committed with the partition, listed in the manifest."""
+        if name in ("kept", "rejects"):
+            raise ValueError(f"{name!r} is reserved for documents")
+        if table.num_rows:
+            self._series(name).write(table)
+
     def commit(self, rows_in: int, extra: dict[str, Any] | None = None) -> Manifest:
         if rows_in != self.rows_kept + self.rows_rejected:
             raise RuntimeError(
@@ -147,6 +156,8 @@ class PartitionWriter:
             rejects_by_reason=dict(sorted(self.rejects_by_reason.items())),
             columns=kept_series.columns if kept_series else [],
             extra=extra or {},
+            side_shards={kind: [posixpath.relpath(p, self.dir) for p in paths]
+                         for kind, paths in shards.items() if kind not in ("kept", "rejects")},
         )
         atomic_write_bytes(self.fs, posixpath.join(self.dir, MANIFEST_NAME), manifest.to_json().encode())
         self._remove_other_attempts()
@@ -239,9 +250,14 @@ def read_manifest(root: str, stage: str, partition: str, storage_options: dict[s
 
 
 def shard_paths(root: str, manifest: Manifest, kind: str = "kept") -> list[str]:
-    """Full URLs of a manifest's shards (kind: 'kept' or 'rejects')."""
+    """Full URLs of a manifest's shards (kind: 'kept', 'rejects' or a side table's name)."""
     base = partition_dir(root, manifest.stage, manifest.partition)
-    names = manifest.kept_shards if kind == "kept" else manifest.reject_shards
+    if kind == "kept":
+        names = manifest.kept_shards
+    elif kind == "rejects":
+        names = manifest.reject_shards
+    else:
+        names = manifest.side_shards.get(kind, [])
     return [posixpath.join(base, name) for name in names]
 
 

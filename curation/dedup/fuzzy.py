@@ -34,6 +34,9 @@ class FuzzyResult:
     """Per new document (in the order given): the kept document it duplicates, or None."""
 
     duplicate_of: list[str | None]
+    # partition_order of the kept document for duplicates of an earlier partition's document,
+    # None when kept or when the kept document is in this partition
+    duplicate_order: list[int | None]
     similarity: np.ndarray  # estimated Jaccard with the document that linked it, NaN if kept
     candidate_edges: int
     cross_partition_matches: int
@@ -82,13 +85,20 @@ def deduplicate(ids: Sequence[str], signatures: np.ndarray, bands: int, threshol
     np.maximum.at(best, edge_b, scores)
     sorted_ids = [ids[i] for i in order]
     duplicate_of: list[str | None] = []
+    duplicate_order: list[int | None] = []
     similarity = np.full(n, np.nan)
     for i in range(n):
         node = m + rank[i]
         label = int(labels[node])
         if label == node:
             duplicate_of.append(None)
+            duplicate_order.append(None)
             continue
-        duplicate_of.append(roots_sorted[label] if label < m else sorted_ids[label - m])
+        if label < m:
+            duplicate_of.append(roots_sorted[label])
+            duplicate_order.append(root_key[roots_sorted[label]][0])
+        else:
+            duplicate_of.append(sorted_ids[label - m])
+            duplicate_order.append(None)
         similarity[i] = best[node] if best[node] >= 0 else np.nan
-    return FuzzyResult(duplicate_of, similarity, candidate_edges, len(cross_new))
+    return FuzzyResult(duplicate_of, duplicate_order, similarity, candidate_edges, len(cross_new))
