@@ -19,6 +19,7 @@ from curation.dedup.backend import make_hasher
 from curation.dedup.exact import deduplicate_exact
 from curation.dedup.fuzzy import IndexedBatch, deduplicate
 from curation.dedup.minhash import MinHashConfig
+from curation.dedup.verify import exact_similarity
 from curation.dedup.stage import (
     EXACT_STAGE,
     FUZZY_STAGE,
@@ -156,7 +157,11 @@ def dedup_assets(source: str, upstream: dg.AssetKey, partitions_def: dg.Partitio
                     yield IndexedBatch(order, batch_ids, signatures_of(table),
                                        [r[0] for r in root], [r[1] for r in root])
 
-        result = deduplicate(ids, signatures, minhash["bands"], threshold, index())
+        config_used = MinHashConfig.from_dict(minhash)
+        result = deduplicate(
+            ids, signatures, config_used.bands, threshold, index(),
+            similarity_of=lambda a, b: exact_similarity(upstream_batches(context, corpus_store, exact_key),
+                                                        config_used, a, b))
         counts = StageCounts()
         partition_of = {o: key for key, o in order_of.items()}
 

@@ -10,12 +10,14 @@ before it, so re-running (backfilling) a partition reproduces it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from curation.dedup.components import min_labels
-from curation.dedup.lsh import BandIndex, edges_within
+from curation.dedup.lsh import BandIndex, edges_within, estimated_similarity
+
+PairSimilarity = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -43,15 +45,26 @@ class FuzzyResult:
 
 
 def deduplicate(ids: Sequence[str], signatures: np.ndarray, bands: int, threshold: float | None,
-                earlier: Iterable[IndexedBatch] = ()) -> FuzzyResult:
-    """Duplicates among `ids` (one partition) and against `earlier` partitions' documents."""
+                earlier: Iterable[IndexedBatch] = (), similarity_of: PairSimilarity | None = None) -> FuzzyResult:
+    """Duplicates among `ids` (one partition) and against `earlier` partitions' documents.
+
+    Candidate pairs inside the partition are verified with `similarity_of(a_rows, b_rows)`
+    (exact Jaccard from the text, see curation.dedup.verify) when given, else with the
+    signature estimate; pairs with earlier partitions always with the estimate, because their
+    text is not read again. `threshold=None` keeps every candidate unverified.
+    """
     n = len(ids)
     order = np.argsort(np.asarray(ids, dtype=object), kind="stable")  # keep priority: id
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
 
-    a, b, sim = edges_within(signatures, bands, threshold)
+    a, b = edges_within(signatures, bands)
     candidate_edges = int(a.shape[0])
+    sim = np.full(a.shape[0], np.nan)
+    if threshold is not None and a.shape[0]:
+        sim = similarity_of(a, b) if similarity_of is not None else estimated_similarity(signatures[a], signatures[b])
+        ok = sim >= threshold
+        a, b, sim = a[ok], b[ok], sim[ok]
 
     # Earlier partitions: link each matched new document to the matched document's root.
     index = BandIndex(signatures, bands)

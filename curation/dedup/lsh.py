@@ -1,10 +1,10 @@
-"""LSH banding: candidate pairs from band hashes, verified on the signatures.
+"""LSH banding: candidate pairs from band hashes.
 
 Within a bucket every member is paired with the bucket's first member (its anchor) and with
 the member before it, two edges per document whatever the bucket size, instead of all
-pairs; connected components then join what the buckets join. Verification keeps an edge only
-when the signatures agree on at least `threshold` of their positions (the MinHash estimate of
-the Jaccard similarity), so that LSH's loose buckets do not chain unrelated documents.
+pairs; connected components then join what the buckets join. Verification (curation.dedup.
+fuzzy) keeps an edge only when its similarity reaches the threshold, so that LSH's loose
+buckets do not chain unrelated documents.
 """
 
 from __future__ import annotations
@@ -35,28 +35,29 @@ def bucket_edges(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(a, b)[keep], np.maximum(a, b)[keep]
 
 
+def estimated_similarity(a_sig: np.ndarray, b_sig: np.ndarray) -> np.ndarray:
+    """The MinHash estimate of the Jaccard similarity: share of equal signature positions."""
+    return (a_sig == b_sig).mean(axis=1) if a_sig.shape[0] else np.empty(0)
+
+
 def verified(a_sig: np.ndarray, b_sig: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Mask of pairs whose estimated Jaccard reaches the threshold, and the estimates."""
-    similarity = (a_sig == b_sig).mean(axis=1) if a_sig.shape[0] else np.empty(0)
+    similarity = estimated_similarity(a_sig, b_sig)
     return similarity >= threshold, similarity
 
 
-def edges_within(signatures: np.ndarray, bands: int, threshold: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Verified candidate edges among the rows of one signature matrix, band by band (only
-    one band's hashes in memory at a time)."""
+def edges_within(signatures: np.ndarray, bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unverified candidate edges (a < b) among the rows of one signature matrix, band by band
+    (one band's hashes in memory at a time)."""
     a_parts, b_parts = [], []
     for band in range(bands):
         a, b = bucket_edges(band_hash(signatures, bands, band))
         a_parts.append(a)
         b_parts.append(b)
-    if not a_parts:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    if not a_parts or not sum(len(a) for a in a_parts):
+        return np.empty(0, np.int64), np.empty(0, np.int64)
     pairs = np.unique(np.stack([np.concatenate(a_parts), np.concatenate(b_parts)], axis=1), axis=0)
-    a, b = pairs[:, 0], pairs[:, 1]
-    if threshold is None:
-        return a, b, np.full(a.shape[0], np.nan)
-    ok, similarity = verified(signatures[a], signatures[b], threshold)
-    return a[ok], b[ok], similarity[ok]
+    return pairs[:, 0], pairs[:, 1]
 
 
 class BandIndex:

@@ -37,7 +37,7 @@ class MinHashConfig:
     probability 0.98, a pair at 0.5 with 0.05.
     """
 
-    ngram: int = 5
+    ngram: int = 3
     num_perm: int = 112
     bands: int = 14
     seed: int = 1
@@ -52,6 +52,10 @@ class MinHashConfig:
     @property
     def rows(self) -> int:
         return self.num_perm // self.bands
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "MinHashConfig":
+        return cls(**{k: values[k] for k in ("ngram", "num_perm", "bands", "seed", "strip_spaces")})
 
     def as_dict(self) -> dict[str, Any]:
         return {"ngram": self.ngram, "num_perm": self.num_perm, "bands": self.bands,

@@ -17,6 +17,7 @@ import pyarrow as pa
 from curation.dedup.exact import deduplicate_exact, text_hashes
 from curation.dedup.fuzzy import deduplicate
 from curation.dedup.minhash import MinHasher
+from curation.dedup.verify import exact_similarity
 from curation.documents import details_json, rejects_table
 from curation.stage import StageCounts, text_column
 
@@ -119,7 +120,8 @@ def deduplicate_file(read: Callable[[], Iterable[pa.Table]], hasher: MinHasher, 
             yield batch.filter(pa.array(mask))
 
     fuzzy_ids, signatures = load_signatures(signature_batches(surviving_batches(), hasher))
-    result = deduplicate(fuzzy_ids, signatures, hasher.config.bands, threshold)
+    result = deduplicate(fuzzy_ids, signatures, hasher.config.bands, threshold,
+                         similarity_of=lambda a, b: exact_similarity(surviving_batches(), hasher.config, a, b))
     duplicate_of = list(exact_of)
     reasons: list[str | None] = ["exact_duplicate" if d is not None else None for d in exact_of]
     similarity = np.full(len(ids), np.nan)
