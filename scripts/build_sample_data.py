@@ -52,6 +52,14 @@ def foreign_page(lang: str, paragraphs: list[str]) -> bytes:
             f"<body><main>{body}</main></body></html>").encode("utf-8")
 
 
+def near_copy(html: bytes) -> bytes:
+    """A re-published copy with small edits in the text (punctuation, word spacing): a fuzzy
+    duplicate that exact dedup cannot see."""
+    text = html.decode("utf-8")
+    text = text.replace("니다.", "니다!", 2).replace(" 수 있", "수 있", 2).replace("을 ", "을  ", 3)
+    return text.encode("utf-8")
+
+
 def build_web(shared: Path, out: Path) -> None:
     manifest = list(csv.DictReader((shared / "manifest.tsv").open(encoding="utf-8"), delimiter="\t"))
     utf8 = [row for row in manifest if row["encoding"] == "UTF-8"]
@@ -62,11 +70,12 @@ def build_web(shared: Path, out: Path) -> None:
     mixed = [json.loads(line) for line in (shared / "mixed_lang.jsonl").open(encoding="utf-8")]
     foreign = {lang: [r["text"] for r in mixed if r["lang"] == lang][:6] for lang in ("en", "ja", "zh")}
     plan = {
-        # snapshot A: 22 UTF-8 pages, 5 EUC-KR pages, en+ja pages, a 404 and a PDF
-        SNAPSHOTS[0]: {"utf8": pages[:22], "euckr": legacy[:5], "foreign": ["en", "ja"]},
-        # snapshot B: 18 new UTF-8 pages + 3 pages re-crawled from A (duplicates for dedup),
-        # 3 EUC-KR pages, a zh page
-        SNAPSHOTS[1]: {"utf8": pages[22:] + pages[:3], "euckr": legacy[5:], "foreign": ["zh"]},
+        # snapshot A: 22 UTF-8 pages, 5 EUC-KR pages, en+ja pages, a 404 and a PDF, and a
+        # mirror's near copy of one page (fuzzy duplicate inside the snapshot)
+        SNAPSHOTS[0]: {"utf8": pages[:22], "euckr": legacy[:5], "foreign": ["en", "ja"], "near": pages[:1]},
+        # snapshot B: 18 new UTF-8 pages + 3 pages re-crawled from A (exact duplicates), 3
+        # EUC-KR pages, a zh page, and mirrors' near copies of two pages of A (fuzzy, across)
+        SNAPSHOTS[1]: {"utf8": pages[22:] + pages[:3], "euckr": legacy[5:], "foreign": ["zh"], "near": pages[5:7]},
     }
     for snapshot, parts in plan.items():
         folder = out / "warc" / snapshot
@@ -88,6 +97,9 @@ def build_web(shared: Path, out: Path) -> None:
                 # One page lies in its HTTP header (says UTF-8, is EUC-KR): detection must recover.
                 content_type = ["text/html; charset=EUC-KR", "text/html", "text/html; charset=utf-8"][i % 3]
                 record(writer, url, (shared / row["file"]).read_bytes(), content_type, date)
+            for row in parts["near"]:
+                url = "https://mirror.example.kr/libreoffice" + row["original_path"].split("/help/ko", 1)[1]
+                record(writer, url, near_copy((shared / row["file"]).read_bytes()), "text/html; charset=UTF-8", date)
             for lang in parts["foreign"]:
                 record(writer, f"https://help.libreoffice.org/7.4/{lang}/sample.html",
                        foreign_page(lang, foreign[lang]), "text/html; charset=utf-8", date)

@@ -53,9 +53,10 @@ def test_web_partition_materialises_shards_rejects_and_metadata(web_result):
     records = read_manifest(store, "web/warc_records", SNAPSHOT)
     extracted = read_manifest(store, "web/extracted_text", SNAPSHOT)
     korean = read_manifest(store, "web/language_filtered", SNAPSHOT)
-    # The sample snapshot: 29 Korean pages (5 EUC-KR), an English and a Japanese page, a 404, a PDF.
-    assert records.rows_in == records.rows_kept == 31
-    assert extracted.rows_in == 31
+    # The sample snapshot: 28 Korean pages (5 EUC-KR), a mirror's near copy of one, an English
+    # and a Japanese page, a 404, a PDF.
+    assert records.rows_in == records.rows_kept == 32
+    assert extracted.rows_in == 32
     assert extracted.rejects_by_reason["http_status"] == 1
     assert extracted.rejects_by_reason["not_html"] == 1
     assert korean.rows_in == extracted.rows_kept
@@ -65,7 +66,8 @@ def test_web_partition_materialises_shards_rejects_and_metadata(web_result):
     kept = read(store, korean)
     assert kept.num_rows == korean.rows_kept
     assert set(kept.column("language").to_pylist()) == {"ko"}
-    assert all(url.startswith("https://help.libreoffice.org/") for url in kept.column("url").to_pylist())
+    assert all(url.startswith(("https://help.libreoffice.org/", "https://mirror.example.kr/"))
+               for url in kept.column("url").to_pylist())
     assert "cp949" in kept.column("charset").to_pylist()  # EUC-KR pages decoded
     assert all(len(t) > 50 for t in kept.column("text").to_pylist())
     rejected = read(store, korean, "rejects")
@@ -80,7 +82,7 @@ def test_web_partition_materialises_shards_rejects_and_metadata(web_result):
     assert "help.libreoffice.org" in metadata["preview_kept"].value
     assert "not_korean" in metadata["preview_rejected"].value
     assert materialization(result, "web", "warc_records")["warc_records_by_type"].value == {
-        "warcinfo": 1, "request": 31, "response": 31}
+        "warcinfo": 1, "request": 32, "response": 32}
 
 
 def test_rematerialising_a_partition_is_idempotent(web_result, tmp_path, instance):

@@ -114,4 +114,4 @@ def deduplicate(ids: Sequence[str], signatures: np.ndarray, bands: int, threshol
             duplicate_of.append(sorted_ids[label - m])
             duplicate_order.append(None)
         similarity[i] = best[node] if best[node] >= 0 else np.nan
-    return FuzzyResult(duplicate_of, duplicate_order, similarity, candidate_edges, len(cross_new))
+    return FuzzyResult(duplicate_of, duplicate_order, similarity, candidate_edges, len(set(zip(cross_new, cross_root))))
