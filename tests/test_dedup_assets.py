@@ -1,0 +1,115 @@
+"""Dedup assets across crawl snapshots: incremental against earlier partitions, reproducible on
+backfill, independent of the earlier partitions' text, and loud about gaps."""
+
+import json
+import shutil
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from assets.definitions import web_assets
+from assets.partitions import web_snapshots
+from curation.io import read_manifest, shard_paths
+from resources.corpus_store import CorpusStore
+from resources.sources import WebInbox
+
+FIRST, SECOND = "CC-MAIN-2026-04", "CC-MAIN-2026-08"
+
+
+def table(store, stage, partition, kind="kept"):
+    manifest = read_manifest(store, stage, partition)
+    paths = shard_paths(store, manifest, kind)
+    return pa.concat_tables([pq.read_table(p) for p in paths]) if paths else None
+
+
+def duplicates(store, stage, partition):
+    rejected = table(store, stage, partition, "rejects")
+    if rejected is None:
+        return {}
+    return {row["id"]: json.loads(row["details"])["duplicate_of"] for row in rejected.to_pylist()}
+
+
+@pytest.fixture
+def env(tmp_path, sample_dir):
+    inbox = tmp_path / "inbox"
+    for snapshot in (FIRST, SECOND):
+        shutil.copytree(sample_dir / "warc" / snapshot, inbox / snapshot)
+    store = str(tmp_path / "store")
+    with dg.instance_for_test() as instance:
+        # Registered newest first: the keep order is by snapshot name, not registration.
+        instance.add_dynamic_partitions(web_snapshots.name, [SECOND, FIRST])
+        resources = {"corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(inbox))}
+
+        def materialise(partition, selection=web_assets, raise_on_error=True):
+            return dg.materialize(selection, partition_key=partition, instance=instance,
+                                  resources=resources, raise_on_error=raise_on_error)
+
+        yield store, materialise
+
+
+def test_second_snapshot_is_deduplicated_against_the_first(env):
+    store, materialise = env
+    materialise(FIRST)
+    result = materialise(SECOND)
+
+    first_kept = set(table(store, "web/fuzzy_deduplicated", FIRST).column("id").to_pylist())
+    exact = duplicates(store, "web/exact_deduplicated", SECOND)
+    fuzzy = duplicates(store, "web/fuzzy_deduplicated", SECOND)
+    # Pages re-crawled unchanged are exact duplicates of the first snapshot's copies ...
+    assert sum(target.startswith(f"web/{FIRST}/") for target in exact.values()) >= 3
+    # ... and the mirrors' edited copies are fuzzy duplicates of kept documents of the first.
+    assert len(fuzzy) == 2
+    assert all(target in first_kept for target in fuzzy.values())
+    rejected = table(store, "web/fuzzy_deduplicated", SECOND, "rejects")
+    assert all(url.startswith("https://mirror.example.kr/") for url in rejected.column("url").to_pylist())
+    assert all(json.loads(d)["similarity"] >= 0.8 for d in rejected.column("details").to_pylist())
+
+    # Inside the first snapshot the mirror copy is a duplicate of the original page.
+    assert len(duplicates(store, "web/fuzzy_deduplicated", FIRST)) == 1
+
+    metadata = result.asset_materializations_for_node("web__fuzzy_deduplicated")[0].metadata
+    assert metadata["earlier_partitions"].value == [FIRST]
+    assert metadata["cross_partition_matches"].value >= 2
+    assert metadata["rejects_by_reason_json"].value == {"fuzzy_duplicate": 2}
+    kept = table(store, "web/fuzzy_deduplicated", SECOND)
+    assert kept.column("duplicate_of").null_count == kept.num_rows
+
+
+def test_backfilling_the_earlier_partition_reproduces_both(env):
+    store, materialise = env
+    materialise(FIRST)
+    materialise(SECOND)
+    before = {p: (duplicates(store, s, p), table(store, s, p).column("id").to_pylist())
+              for p in (FIRST, SECOND) for s in ("web/exact_deduplicated", "web/fuzzy_deduplicated")}
+    materialise(FIRST)  # backfill after a fix upstream
+    materialise(SECOND)
+    after = {p: (duplicates(store, s, p), table(store, s, p).column("id").to_pylist())
+             for p in (FIRST, SECOND) for s in ("web/exact_deduplicated", "web/fuzzy_deduplicated")}
+    assert after == before
+
+
+def test_earlier_partitions_are_used_without_their_text(env, tmp_path):
+    store, materialise = env
+    materialise(FIRST)
+    materialise(SECOND)
+    expected = (duplicates(store, "web/exact_deduplicated", SECOND), duplicates(store, "web/fuzzy_deduplicated", SECOND))
+    # Remove every document (text) the first snapshot's stages kept or rejected; keep only
+    # what the index needs: manifests, signatures, text hashes and clusters side tables.
+    for stage in ("extracted_text", "language_filtered", "exact_deduplicated", "fuzzy_deduplicated", "warc_records"):
+        for folder in (tmp_path / "store" / "web" / stage / FIRST).glob("attempt-*/*"):
+            if folder.name in ("kept", "rejects"):
+                shutil.rmtree(folder)
+    dedup = [a for a in web_assets if a.key.path[-1] in ("exact_deduplicated", "minhash_signatures", "fuzzy_deduplicated")]
+    materialise(SECOND, dedup)
+    assert (duplicates(store, "web/exact_deduplicated", SECOND), duplicates(store, "web/fuzzy_deduplicated", SECOND)) == expected
+
+
+def test_an_unmaterialised_earlier_partition_fails_with_a_clear_message(env):
+    store, materialise = env
+    result = materialise(SECOND, raise_on_error=False)
+    assert not result.success
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    message = failure.event_specific_data.error.to_string()
+    assert f"web/exact_deduplicated [{FIRST}] was never materialised" in message
