@@ -47,6 +47,8 @@ def _dedup(args: argparse.Namespace, read: ReadBatches) -> Split:
     from curation.dedup.minhash import MinHashConfig
     from curation.dedup.stage import deduplicate_file
 
+    if not 0.0 < args.threshold <= 1.0:
+        raise ValueError(f"--threshold must be in (0, 1], not {args.threshold}")
     config = MinHashConfig(ngram=args.ngram, num_perm=args.num_perm, bands=args.bands)
     hasher, _ = make_hasher(config, args.backend)
     return deduplicate_file(read, hasher, None if args.no_verify else args.threshold, exact=not args.no_exact)

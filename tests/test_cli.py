@@ -48,3 +48,34 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path):
     assert result.returncode == 2 and "required column" in result.stderr
     assert not (tmp_path / "out.jsonl").exists()  # no partial output
     assert run_cli("nosuchstage").returncode == 2
+
+
+def test_dedup_removes_exact_and_near_copies(tmp_path):
+    base = ("리눅스 서버에서 디스크 사용량을 확인하려면 df 명령과 du 명령을 함께 사용하는 것이 좋습니다. "
+            "df는 파일 시스템 전체의 남은 공간을, du는 디렉터리별 사용량을 보여 줍니다.")
+    near = base.replace("좋습니다.", "좋습니다!").replace("보여 줍니다", "보여줍니다")
+    other = "김치찌개를 맛있게 끓이려면 잘 익은 김치와 돼지고기를 먼저 볶은 뒤 물을 붓습니다."
+    rows = [("a", base), ("b", base + "  "), ("c", near), ("d", other)]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in rows))
+    result = run_cli("dedup", str(source), str(tmp_path / "out.parquet"), "--threshold", "0.8", "--backend", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "dedup: 4 in, 2 kept, 2 rejected (exact_duplicate=1, fuzzy_duplicate=1)"
+    kept = pq.read_table(tmp_path / "out.parquet")
+    assert kept.column("id").to_pylist() == ["a", "d"]
+    assert kept.column("duplicate_of").null_count == 2
+    rejects = {r["id"]: json.loads(r["details"]) for r in pq.read_table(tmp_path / "out.rejects.parquet").to_pylist()}
+    assert rejects["b"]["duplicate_of"] == "a" and rejects["c"]["duplicate_of"] == "a"
+    assert rejects["c"]["similarity"] >= 0.8
+
+
+def test_dedup_bad_input_and_arguments_exit_2(tmp_path):
+    no_text = tmp_path / "no_text.jsonl"
+    no_text.write_text('{"id": "x", "body": "..."}\n')
+    result = run_cli("dedup", str(no_text), str(tmp_path / "out.parquet"))
+    assert result.returncode == 2 and "required column" in result.stderr
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text('{"id": "x", "text": "한국어 문서"}\n')
+    result = run_cli("dedup", str(ok), str(tmp_path / "out.parquet"), "--threshold", "1.5")
+    assert result.returncode == 2 and "--threshold" in result.stderr
+    assert run_cli("dedup", str(ok), str(tmp_path / "o.parquet"), "--backend", "tpu").returncode == 2
