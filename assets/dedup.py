@@ -136,7 +136,7 @@ def dedup_assets(source: str, upstream: dg.AssetKey, partitions_def: dg.Partitio
                            corpus_store: CorpusStore) -> dg.MaterializeResult:
         own = corpus_store.manifest(stage_key(signatures_key), context.partition_key)
         minhash = own.extra["minhash"]
-        ids, signatures = load_signatures(corpus_store.iter_batches(own))
+        ids, signatures = load_signatures(corpus_store.iter_batches(own), rows=own.rows_kept)
         earlier_signatures = earlier_manifests(context, corpus_store, signatures_key)
         earlier_clusters = dict(earlier_manifests(context, corpus_store, fuzzy_key))
         order_of = {m.partition: o for o, m in earlier_signatures}

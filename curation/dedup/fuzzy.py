@@ -67,12 +67,13 @@ def deduplicate(ids: Sequence[str], signatures: np.ndarray, bands: int, threshol
         a, b, sim = a[ok], b[ok], sim[ok]
 
     # Earlier partitions: link each matched new document to the matched document's root.
-    index = BandIndex(signatures, bands)
+    index: BandIndex | None = None  # built on the first earlier batch: none, no cost
     root_key: dict[str, tuple[int, str]] = {}
     cross_new: list[np.ndarray] = []
     cross_root: list[str] = []
     cross_sim: list[np.ndarray] = []
     for batch in earlier:
+        index = index or BandIndex(signatures, bands)
         for other_rows, own_rows, similarity in index.matches(batch.signatures, threshold):
             for other, own, s in zip(other_rows.tolist(), own_rows.tolist(), similarity.tolist()):
                 root = batch.roots[other]

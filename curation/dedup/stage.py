@@ -45,13 +45,25 @@ def signature_batches(batches: Iterable[pa.Table], hasher: MinHasher) -> Iterato
         yield signature_table(batch.column("id").to_pylist(), hasher.signatures(text_column(batch)))
 
 
-def load_signatures(tables: Iterable[pa.Table]) -> tuple[list[str], np.ndarray]:
-    """All ids and one signature matrix for a partition (n * num_perm * 4 bytes)."""
+def load_signatures(tables: Iterable[pa.Table], rows: int | None = None) -> tuple[list[str], np.ndarray]:
+    """All ids and one signature matrix for a partition (n * num_perm * 4 bytes); with `rows`
+    known the matrix is filled in place instead of concatenated (half the peak memory)."""
     ids: list[str] = []
     parts: list[np.ndarray] = []
+    matrix: np.ndarray | None = None
     for table in tables:
+        block = signatures_of(table)
+        if rows is not None:
+            if matrix is None:
+                matrix = np.empty((rows, block.shape[1]), dtype=np.uint32)
+            matrix[len(ids):len(ids) + block.shape[0]] = block
+        else:
+            parts.append(block)
         ids.extend(table.column("id").to_pylist())
-        parts.append(signatures_of(table))
+    if rows is not None and len(ids) != rows:
+        raise RuntimeError(f"expected {rows} signatures, read {len(ids)}")
+    if matrix is not None:
+        return ids, matrix
     return ids, (np.concatenate(parts) if parts else np.zeros((0, 0), np.uint32))
 
 
@@ -122,7 +134,7 @@ def deduplicate_file(read: Callable[[], Iterable[pa.Table]], hasher: MinHasher, 
             offset += batch.num_rows
             yield batch.filter(pa.array(mask))
 
-    fuzzy_ids, signatures = load_signatures(signature_batches(surviving_batches(), hasher))
+    fuzzy_ids, signatures = load_signatures(signature_batches(surviving_batches(), hasher), rows=len(survivors))
     result = deduplicate(fuzzy_ids, signatures, hasher.config.bands, threshold,
                          similarity_of=lambda a, b: exact_similarity(surviving_batches(), hasher.config, a, b))
     duplicate_of = list(exact_of)
