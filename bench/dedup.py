@@ -166,7 +166,34 @@ def layouts(docs: list[dict], ngram: int, strip: bool) -> tuple[list[dict], set]
     return rows, truth
 
 
+def peer_accuracy(docs: list[dict], peers_python: str, corpus: Path) -> dict:
+    """datasketch's own LSH (character 5-grams, 128 permutations, MinHashLSH at 0.8) against
+    ours with the same shingles and permutations, both scored on brute-force 5-gram truth."""
+    texts = [d["text"] for d in docs]
+    sets = shingle_sets(texts, 5, True)
+    truth = set(pairs_at_least(sets, THRESHOLD))
+    pairs_file = corpus.with_name("datasketch_pairs.json")
+    peer = run_isolated([peers_python, str(ROOT / "bench" / "dedup_peers.py"), str(corpus), "--peer", "datasketch",
+                         "--num-perm", "128", "--ngram", "5", "--repeat", "1", "--lsh-pairs-out", str(pairs_file)])
+    out = {"truth_pairs_5gram": len(truth)}
+    if "error" in peer:
+        out["datasketch"] = peer
+    else:
+        found = json.loads(pairs_file.read_text())
+        out["datasketch_lsh"] = {**precision_recall({tuple(p) for p in found["candidates"]}, truth), **peer["lsh"]}
+        out["datasketch_lsh_verified"] = precision_recall({tuple(p) for p in found["verified"]}, truth)
+    config = MinHashConfig(ngram=5, num_perm=128, bands=16)
+    signatures = np.concatenate([MinHasher(config).signatures(texts[i:i + 1000]) for i in range(0, len(texts), 1000)])
+    out["ours_5gram_128_exact_verified"] = precision_recall(lsh_pairs(signatures, 16, "exact", sets), truth)
+    for name, row in out.items():
+        if isinstance(row, dict):
+            print(f"  {name}: {json.dumps(row)}")
+    return out
+
+
 def our_throughput(texts: list[str], config: MinHashConfig, repeat: int = 3) -> dict:
+    if hasattr(os, "sched_setaffinity"):  # one core, as the peers are pinned
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     hasher = MinHasher(config)
     best = float("inf")
     for _ in range(repeat):
@@ -192,7 +219,7 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=ROOT / "out" / "bench" / "dedup_corpus.jsonl")
     parser.add_argument("--peers-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
     parser.add_argument("--speed-docs", type=int, default=20000)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["shingles", "layouts", "speed"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["shingles", "layouts", "peers", "speed"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "dedup.json")
     parser.add_argument("--speed-only-ours", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -201,9 +228,7 @@ def main() -> int:
     docs = read_corpus(args.corpus)
     defaults = MinHashConfig()
     if args.speed_only_ours:  # child process: our throughput with a clean peak RSS
-        texts = [d["text"] for d in docs]
-        texts = (texts * (args.speed_docs // len(texts) + 1))[: args.speed_docs]
-        print(json.dumps(our_throughput(texts, defaults)))
+        print(json.dumps(our_throughput([d["text"] for d in docs], defaults)))
         return 0
 
     results: dict = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -215,15 +240,26 @@ def main() -> int:
         print(f"LSH layouts (n={defaults.ngram}, strip_spaces={defaults.strip_spaces}; truth: all pairs >= {THRESHOLD}):")
         rows, truth = layouts(docs, defaults.ngram, defaults.strip_spaces)
         results["layouts"] = {"truth_pairs": len(truth), "rows": rows}
+    if "peers" not in args.skip:
+        print("Against datasketch on its own terms (character 5-grams, 128 permutations, truth on 5-grams):")
+        results["peer_accuracy"] = peer_accuracy(docs, args.peers_python, args.corpus)
     if "speed" not in args.skip:
-        print(f"Signature throughput, one core, {args.speed_docs} documents:")
-        corpus = str(args.corpus)
-        speed = [run_isolated([sys.executable, __file__, "--corpus", corpus, "--speed-only-ours",
-                               "--speed-docs", str(args.speed_docs)])]
+        # The same documents for every contender: the corpus repeated up to --speed-docs.
+        speed_corpus = args.corpus.with_name("dedup_speed.jsonl")
+        with speed_corpus.open("w", encoding="utf-8") as handle:
+            for i in range(args.speed_docs):
+                handle.write(json.dumps(docs[i % len(docs)], ensure_ascii=False) + "\n")
+        print(f"Signature throughput, one core, {args.speed_docs} documents, {defaults.num_perm} permutations:")
+        corpus = str(speed_corpus)
+        speed = [run_isolated([sys.executable, __file__, "--corpus", corpus, "--speed-only-ours"])]
         for peer in ("datasketch", "datatrove"):
             speed.append(run_isolated([args.peers_python, str(ROOT / "bench" / "dedup_peers.py"), corpus,
                                        "--peer", peer, "--num-perm", str(defaults.num_perm),
-                                       "--ngram", str(defaults.ngram), "--replicate-to", str(args.speed_docs)]))
+                                       "--ngram", str(defaults.ngram)]))
+        ours = speed[0].get("docs_per_second")
+        for row in speed[1:]:
+            if ours and row.get("docs_per_second"):
+                row["ours_speedup"] = round(ours / row["docs_per_second"], 1)
         for row in speed:
             print("  " + json.dumps(row, ensure_ascii=False))
         results["speed"] = speed

@@ -99,6 +99,22 @@ def datasketch_peer(texts: list[str], args):
     return version("datasketch"), config, seconds, signatures, {"rss_before_compute_mb": rss_before}
 
 
+def datasketch_pairs(signatures: np.ndarray, args) -> dict:
+    """Candidate pairs of datasketch's own LSH index (bands/rows chosen by MinHashLSH for the
+    threshold), written to --lsh-pairs-out; the estimate-verified subset alongside."""
+    from datasketch import LeanMinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=args.threshold, num_perm=args.num_perm)
+    sketches = [LeanMinHash(seed=1, hashvalues=row.astype(np.uint32), scheme="affine32") for row in signatures]
+    for i, sketch in enumerate(sketches):
+        lsh.insert(i, sketch)
+    pairs = sorted({(min(i, j), max(i, j)) for i, sketch in enumerate(sketches) for j in lsh.query(sketch) if j != i})
+    verified = [p for p in pairs if sketches[p[0]].jaccard(sketches[p[1]]) >= args.threshold]
+    with open(args.lsh_pairs_out, "w", encoding="utf-8") as handle:
+        json.dump({"candidates": pairs, "verified": verified}, handle)
+    return {"bands": lsh.b, "rows": lsh.r, "candidates": len(pairs), "verified": len(verified)}
+
+
 def datatrove_peer(texts: list[str], args):
     from datatrove.data import Document
     from datatrove.io import get_datafolder
@@ -162,16 +178,22 @@ def main() -> None:
                         help="datatrove HashConfig.hash_fc (xxhash is its default; needs xxhash<4)")
     parser.add_argument("--dt-language", default="ko",
                         help="datatrove word tokenizer language: ko -> KiwiTokenizer, en -> spaCy")
+    parser.add_argument("--cpu", type=int, default=None, help="core to pin to (default: the last)")
     parser.add_argument("--signatures-out", default=None, help="save (n, num_perm) uint64 .npy")
+    parser.add_argument("--lsh-pairs-out", default=None,
+                        help="datasketch: write the MinHashLSH(threshold=--threshold) candidate pairs as JSON")
+    parser.add_argument("--threshold", type=float, default=0.8)
     args = parser.parse_args()
 
     if hasattr(os, "sched_setaffinity"):  # pin to one core so no library can spread the work
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0)) if args.cpu is None else args.cpu})
     texts = read_texts(args.path, args.limit, args.lang)
     peer = datasketch_peer if args.peer == "datasketch" else datatrove_peer
     peer_version, config, seconds, signatures, extra = peer(texts, args)
     if args.signatures_out:
         np.save(args.signatures_out, signatures)
+    if args.lsh_pairs_out and args.peer == "datasketch":
+        extra["lsh"] = datasketch_pairs(signatures, args)
     print(json.dumps({
         "peer": args.peer, "version": peer_version, "config": config, "docs": len(texts),
         "chars": sum(map(len, texts)), "seconds": round(seconds, 4),
