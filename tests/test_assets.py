@@ -144,6 +144,11 @@ def test_definitions_load_with_jobs_and_both_lineages():
     assert graph.get(dg.AssetKey(["web", "language_filtered"])).parent_keys == {dg.AssetKey(["web", "extracted_text"])}
     assert graph.get(dg.AssetKey(["personas", "language_filtered"])).parent_keys == {
         dg.AssetKey(["personas", "persona_documents"])}
+    for source in ("web", "personas"):
+        key = lambda name: dg.AssetKey([source, name])  # noqa: E731
+        assert graph.get(key("exact_deduplicated")).parent_keys == {key("language_filtered")}
+        assert graph.get(key("minhash_signatures")).parent_keys == {key("exact_deduplicated")}
+        assert graph.get(key("fuzzy_deduplicated")).parent_keys == {key("exact_deduplicated"), key("minhash_signatures")}
     for job in ("web_curation", "personas_curation"):
         assert defs.resolve_job_def(job) is not None
 
