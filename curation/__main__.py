@@ -1,6 +1,7 @@
 """The stage CLI: every stage runs without Dagster on JSONL or Parquet files with `id` and `text`.
 
     python -m curation langid IN OUT [--threshold 0.5] [--rejects REJECTS]
+    python -m curation heuristics IN OUT [--skip-column quality_bucket --skip-at-or-above 18]
     python -m curation dedup  IN OUT [--threshold 0.8] [--backend cpu|gpu] [--rejects REJECTS]
 
 OUT holds the kept documents with the stage's columns added; rejected documents go to REJECTS
@@ -42,6 +43,13 @@ def _langid(args: argparse.Namespace, read: ReadBatches) -> Split:
     return stage.counts, (stage.process(batch) for batch in read())
 
 
+def _heuristics(args: argparse.Namespace, read: ReadBatches) -> Split:
+    from curation.heuristics import HeuristicFilter
+
+    stage = HeuristicFilter(skip_column=args.skip_column, skip_at_or_above=args.skip_at_or_above)
+    return stage.counts, (stage.process(batch) for batch in read())
+
+
 def _dedup(args: argparse.Namespace, read: ReadBatches) -> Split:
     from curation.dedup.backend import make_hasher
     from curation.dedup.minhash import MinHashConfig
@@ -68,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     langid.add_argument("--threshold", type=float, default=0.5, help="minimum Korean score (0-1)")
     langid.add_argument("--min-letters", type=int, default=1)
     langid.set_defaults(run=_langid)
+
+    heuristics = commands.add_parser("heuristics", help="Korean heuristic filters; adds their scores")
+    _add_io(heuristics)
+    heuristics.add_argument("--skip-column", help="column of a quality bucket (e.g. quality_bucket)")
+    heuristics.add_argument("--skip-at-or-above", type=float, help="documents at or above this bucket skip the filters")
+    heuristics.set_defaults(run=_heuristics)
 
     from curation.dedup.minhash import MinHashConfig
 

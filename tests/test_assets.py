@@ -146,7 +146,8 @@ def test_definitions_load_with_jobs_and_both_lineages():
         dg.AssetKey(["personas", "persona_documents"])}
     for source in ("web", "personas"):
         key = lambda name: dg.AssetKey([source, name])  # noqa: E731
-        assert graph.get(key("exact_deduplicated")).parent_keys == {key("language_filtered")}
+        assert graph.get(key("heuristic_filtered")).parent_keys == {key("language_filtered")}
+        assert graph.get(key("exact_deduplicated")).parent_keys == {key("heuristic_filtered")}
         assert graph.get(key("minhash_signatures")).parent_keys == {key("exact_deduplicated")}
         assert graph.get(key("fuzzy_deduplicated")).parent_keys == {key("exact_deduplicated"), key("minhash_signatures")}
     for job in ("web_curation", "personas_curation"):

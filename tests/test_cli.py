@@ -79,3 +79,17 @@ def test_dedup_bad_input_and_arguments_exit_2(tmp_path):
     result = run_cli("dedup", str(ok), str(tmp_path / "out.parquet"), "--threshold", "1.5")
     assert result.returncode == 2 and "--threshold" in result.stderr
     assert run_cli("dedup", str(ok), str(tmp_path / "o.parquet"), "--backend", "tpu").returncode == 2
+
+
+def test_heuristics_rejects_chat_noise_and_keeps_prose(tmp_path):
+    prose = ("서울시는 내년부터 대중교통 환승 할인 제도를 확대해 광역버스와 지하철 사이의 환승 시간을 "
+             "기존 30분에서 60분으로 늘린다고 밝혔다.")
+    chat = "ㅋㅋㅋㅋㅋㅋ 진짜 웃기다 ㅠㅠㅠㅠ 미쳤다 ㅎㅎㅎ 오늘 영화 보고 왔는데 배우들 연기가 최고였음"
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n"
+                              for i, t in [("p", prose), ("c", chat), ("s", "굿")]))
+    result = run_cli("heuristics", str(source), str(tmp_path / "out.jsonl"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "heuristics: 3 in, 1 kept, 2 rejected (jamo_ratio=1, too_short=1)"
+    kept = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [k["id"] for k in kept] == ["p"] and "jamo_ratio" in kept[0]

@@ -1,0 +1,101 @@
+"""Korean heuristic filters: each rule on a Korean example it must catch and on prose it must
+leave alone, and the stage's reasons, details and high-quality skip."""
+
+import json
+
+import pyarrow as pa
+import pytest
+
+from curation.heuristics import (
+    CharacterRatioFilter,
+    EojeolLengthFilter,
+    HeuristicFilter,
+    JamoRunFilter,
+    LengthFilter,
+    LineStructureFilter,
+    RepetitionFilter,
+)
+
+PROSE = ("서울시는 내년부터 대중교통 환승 할인 제도를 확대해 광역버스와 지하철 사이의 환승 시간을 "
+         "기존 30분에서 60분으로 늘린다고 밝혔다. 시는 이번 조치로 경기도와 인천에서 출퇴근하는 "
+         "시민들의 교통비 부담이 줄어들 것으로 내다봤다.\n"
+         "이번 제도는 교통카드를 사용하는 모든 시민에게 적용되며, 자세한 내용은 누리집에서 확인할 수 있다.")
+
+
+def reason(f, text):
+    return f.reason(f.score(text))
+
+
+@pytest.mark.parametrize("f", [LengthFilter(), CharacterRatioFilter(), JamoRunFilter(), RepetitionFilter(),
+                               LineStructureFilter(), EojeolLengthFilter()], ids=lambda f: f.name)
+def test_prose_passes_every_filter(f):
+    assert reason(f, PROSE) is None
+
+
+def test_length_counts_hangul_syllables_not_characters():
+    assert reason(LengthFilter(), "최고의 영화 ㅋㅋ") == "too_short"
+    assert reason(LengthFilter(), "A" * 300) == "too_short"  # no Korean text at all
+    assert reason(LengthFilter(min_syllables=5), "최고의 영화였어요") is None
+
+
+def test_character_ratios_catch_tables_symbols_and_link_lists():
+    f = CharacterRatioFilter()
+    assert reason(f, "2024 01 15 3,500 2024 01 16 3,800 2024 01 17 4,100 가격표") == "digit_ratio"
+    assert reason(f, "★★★ 대박 이벤트 ★★★ ♥♥♥ 지금 바로 ♥♥♥ >>> 클릭 <<< ###") == "symbol_ratio"
+    assert reason(f, "추천 http://spam.example.com/a http://spam.example.com/b www.spam.example.kr/c") == "url_ratio"
+    # A notice citing its web address, with a Korean particle glued to it, is prose.
+    assert reason(f, "청년공제에 새로 가입하려는 청년과 기업은 청년내일채움공제 누리집"
+                     "(http://www.work.go.kr/youngtomorrow)에서 신청하면 된다.") is None
+
+
+def test_jamo_runs_mark_chat_noise():
+    assert reason(JamoRunFilter(), "ㅋㅋㅋㅋㅋㅋ 진짜 웃기다 ㅠㅠㅠㅠ 미쳤다 ㅎㅎㅎ") == "jamo_ratio"
+    assert JamoRunFilter().score(PROSE)["jamo_ratio"] == 0.0
+
+
+def test_repetition_catches_repeated_lines_and_keyword_stuffing():
+    f = RepetitionFilter()
+    lines = "\n".join(["최저가 할인 쇼핑몰 바로가기 지금 클릭"] * 4 + ["정상적인 안내 문장이 하나 있습니다."])
+    assert reason(f, lines) == "duplicate_lines"
+    stuffed = " ".join(["강남 맛집"] * 8 + ["추천", "리스트", "정리"])
+    assert reason(f, stuffed) == "repeated_ngram"
+    assert reason(f, "에지웨어 경을 설득해 달라는 부탁을 받은 푸아로는 에지웨어 경을 찾아간다.") is None  # twice is prose
+
+
+def test_line_structure_catches_menus_and_boilerplate():
+    f = LineStructureFilter()
+    menu = "\n".join(["홈", "뉴스", "스포츠", "연예", "날씨", "쇼핑", "이벤트 안내 페이지"])
+    assert reason(f, menu) == "short_lines"
+    footer = "\n".join(["로그인 | 회원가입", "이용약관 | 개인정보처리방침", "Copyright ⓒ 2026 All rights reserved",
+                        "오늘의 소식을 전해 드립니다 많이 읽어 주세요"])
+    assert reason(f, footer) == "boilerplate_lines"
+    teasers = "\n".join(["정부가 새로운 경제 정책을 발표했는데 그 내용이...", "올해 가장 인기 있었던 여행지는 바로...",
+                         "전문가들이 말하는 건강한 식습관의 비밀은...", "이번 주말 날씨는 전국적으로 맑겠습니다."])
+    assert reason(f, teasers) == "ellipsis_lines"
+
+
+def test_eojeol_length_catches_lost_spacing_and_word_lists():
+    f = EojeolLengthFilter()
+    assert reason(f, "띄어쓰기가전혀없는문장은읽기가매우어렵고웹에서는스팸이나깨진텍스트에서자주보입니다") == "eojeol_too_long"
+    assert reason(f, "가 나 다 라 마 바 사 아 자 차 카 타 파 하") == "eojeol_too_short"
+
+
+def test_stage_rejects_with_first_reason_and_all_scores():
+    stage = HeuristicFilter()
+    batch = pa.table({"id": ["prose", "chat"], "text": [PROSE, "ㅋㅋㅋㅋㅋㅋㅋ 대박 ㅠㅠㅠㅠㅠ 완전 웃겨 ㅎㅎㅎㅎ 진짜 재밌다 최고 오늘 영화 보고 왔는데 배우들 연기가 미쳤음"]})
+    kept, rejected = stage.process(batch)
+    assert kept.column("id").to_pylist() == ["prose"]
+    assert {"syllables", "jamo_ratio", "mean_eojeol_length"} <= set(kept.column_names)  # scores kept as columns
+    row = rejected.to_pylist()[0]
+    assert row["reason"] == "jamo_ratio" and row["stage"] == "heuristic_filter"
+    details = json.loads(row["details"])
+    assert details["filter"] == "jamo" and details["jamo_ratio"] > 0.05
+    assert stage.counts.rejects_by_reason == {"jamo_ratio": 1}
+
+
+def test_high_quality_bucket_skips_heuristics():
+    stage = HeuristicFilter(skip_column="quality_bucket", skip_at_or_above=18)
+    batch = pa.table({"id": ["a", "b"], "text": ["짧은 글", "짧은 글"], "quality_bucket": [19, 5]})
+    kept, rejected = stage.process(batch)
+    assert kept.column("id").to_pylist() == ["a"]
+    assert rejected.column("reason").to_pylist() == ["too_short"]
