@@ -20,7 +20,10 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   "$VENV/bin/python" -c "import fasttext; assert hasattr(fasttext, 'train_supervised'), 'fasttext lacks training'"
   echo "$WANT" > "$STAMP"
 fi
-export PATH="$VENV/bin:$PATH"
+export PATH="$VENV/bin:$PROJECT_ROOT/.tools/kenlm/bin:$PATH"
+if ! command -v lmplz >/dev/null 2>&1; then
+  PYTHON_FOR_DOWNLOAD="$VENV/bin/python" PROJECT_ROOT="$PROJECT_ROOT" bash "$PROJECT_ROOT/scripts/build_kenlm.sh"
+fi
 export DAGSTER_HOME="${DAGSTER_HOME:-$PROJECT_ROOT/.dagster}"
 mkdir -p "$DAGSTER_HOME"
 cp "$PROJECT_ROOT/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
