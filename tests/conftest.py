@@ -23,7 +23,7 @@ def write_warc(path: Path, responses: list[tuple[str, bytes, str, str]], gzip: b
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def sample_dir() -> Path:
     return SAMPLE
 

@@ -1,0 +1,195 @@
+"""Perplexity under a KenLM n-gram model over SentencePiece pieces, CCNet style.
+
+Training: a SentencePiece unigram model on the reference corpus, then KenLM's own `lmplz`
+on the piece-tokenised corpus and `build_binary` for a fast binary model. Scoring: the
+document's pieces line by line, perplexity = 10 ** (-sum(log10 p) / pieces). Buckets: head /
+middle / tail by cut-offs fitted as percentiles of the reference corpus's own perplexities
+(by default its 50th and 95th), so that "tail" means "less fluent than 95 % of the prose the
+model was built from".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from curation.stage import Decision, DocumentStage, text_column
+
+BUCKETS = ("head", "middle", "tail")
+_DIGITS = re.compile(r"\d")
+_SPACES = re.compile(r"[ \t]+")
+
+
+class KenLMToolsMissing(RuntimeError):
+    pass
+
+
+def normalize_for_lm(text: str) -> list[str]:
+    """NFKC, lower case, digits -> 0 (CCNet), one entry per non-empty line."""
+    text = _DIGITS.sub("0", unicodedata.normalize("NFKC", text).lower())
+    return [_SPACES.sub(" ", line).strip() for line in text.splitlines() if line.strip()]
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise KenLMToolsMissing(f"{name} not found on PATH: run scripts/env.sh (it builds KenLM) or install KenLM")
+    return path
+
+
+@dataclass
+class PerplexityModelFiles:
+    """Where a trained model lives: SentencePiece model, KenLM binary, fitted cut-offs."""
+
+    directory: Path
+    sentencepiece: Path = field(init=False)
+    kenlm: Path = field(init=False)
+    cutoffs: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.directory = Path(self.directory)
+        self.sentencepiece = self.directory / "sp.model"
+        self.kenlm = self.directory / "lm.binary"
+        self.cutoffs = self.directory / "cutoffs.json"
+
+
+def train_perplexity_model(texts: Iterable[str], out_dir: str | Path, vocab_size: int = 2000, order: int = 4,
+                           percentiles: tuple[float, float] = (50.0, 95.0), calibration_every: int = 5,
+                           memory: str = "256M") -> dict:
+    """Train SentencePiece + KenLM on the reference `texts` and fit the bucket cut-offs on a
+    held-out share of them (every `calibration_every`-th text): perplexities of training text
+    are far lower than of unseen prose, so cut-offs fitted on it would call all new prose tail.
+    Returns the model card (sizes, cut-offs), also written as cutoffs.json."""
+    import sentencepiece as spm
+
+    files = PerplexityModelFiles(Path(out_dir))
+    files.directory.mkdir(parents=True, exist_ok=True)
+    calibration: list[str] = []
+    lines: list[str] = []
+    for i, text in enumerate(texts):
+        if i % calibration_every == calibration_every - 1:
+            calibration.append(text)
+        else:
+            lines.extend(normalize_for_lm(text))
+    if len(lines) < 10:
+        raise ValueError(f"need at least 10 lines of reference text to train a language model, got {len(lines)}")
+    with tempfile.TemporaryDirectory() as work:
+        corpus = Path(work) / "corpus.txt"
+        corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        spm.SentencePieceTrainer.train(
+            input=str(corpus), model_prefix=str(Path(work) / "sp"), vocab_size=vocab_size, model_type="unigram",
+            character_coverage=0.9995, hard_vocab_limit=False, num_threads=1, minloglevel=2)
+        shutil.copy(Path(work) / "sp.model", files.sentencepiece)
+        processor = spm.SentencePieceProcessor(model_file=str(files.sentencepiece))
+        pieces = Path(work) / "pieces.txt"
+        pieces.write_text("\n".join(" ".join(processor.encode(line, out_type=str)) for line in lines) + "\n",
+                          encoding="utf-8")
+        arpa = Path(work) / "lm.arpa"
+        # --discount_fallback: a small corpus lacks the counts-of-counts Kneser-Ney needs.
+        with pieces.open("rb") as source, arpa.open("wb") as sink:
+            run = subprocess.run([_tool("lmplz"), "-o", str(order), "-S", memory, "-T", work, "--discount_fallback"],
+                                 stdin=source, stdout=sink, stderr=subprocess.PIPE, check=False)
+        if run.returncode != 0:
+            raise RuntimeError(f"lmplz failed: {run.stderr.decode(errors='replace')[-2000:]}")
+        tmp_binary = files.kenlm.with_suffix(".tmp")
+        run = subprocess.run([_tool("build_binary"), str(arpa), str(tmp_binary)], capture_output=True, check=False)
+        if run.returncode != 0:
+            raise RuntimeError(f"build_binary failed: {run.stderr.decode(errors='replace')[-2000:]}")
+        os.replace(tmp_binary, files.kenlm)
+    scorer = PerplexityScorer(files.directory, cutoffs=(np.inf, np.inf))
+    if not calibration:
+        raise ValueError("no calibration texts: give at least calibration_every reference texts")
+    reference = scorer.perplexities(calibration)
+    head, tail = (float(np.percentile(reference, p)) for p in percentiles)
+    card = {"lines": len(lines), "calibration_texts": len(calibration), "vocab_size": vocab_size, "order": order,
+            "percentiles": list(percentiles),
+            "head_max": head, "middle_max": tail,
+            "reference_median": float(np.median(reference))}
+    files.cutoffs.write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+class PerplexityScorer:
+    """Perplexity of texts under a trained model folder; loads lazily (pickles to workers)."""
+
+    def __init__(self, model_dir: str | Path, cutoffs: tuple[float, float] | None = None) -> None:
+        self.files = PerplexityModelFiles(Path(model_dir))
+        self._cutoffs = cutoffs
+
+    def __getstate__(self) -> dict:
+        return {"files": self.files, "_cutoffs": self._cutoffs}
+
+    @cached_property
+    def _models(self):
+        import kenlm
+        import sentencepiece as spm
+
+        if not self.files.kenlm.exists():
+            raise FileNotFoundError(f"no KenLM model at {self.files.kenlm}: train it first")
+        return spm.SentencePieceProcessor(model_file=str(self.files.sentencepiece)), kenlm.Model(str(self.files.kenlm))
+
+    @property
+    def cutoffs(self) -> tuple[float, float]:
+        if self._cutoffs is None:
+            card = json.loads(self.files.cutoffs.read_text())
+            self._cutoffs = (card["head_max"], card["middle_max"])
+        return self._cutoffs
+
+    def perplexities(self, texts: Sequence[str]) -> np.ndarray:
+        processor, model = self._models
+        out = np.empty(len(texts))
+        for i, text in enumerate(texts):
+            log10, pieces = 0.0, 0
+            for line in normalize_for_lm(text):
+                encoded = processor.encode(line, out_type=str)
+                log10 += model.score(" ".join(encoded), bos=True, eos=True)
+                pieces += len(encoded) + 1  # + </s>
+            out[i] = 10.0 ** (-log10 / pieces) if pieces else np.inf
+        return out
+
+    def buckets(self, perplexities: np.ndarray) -> list[str]:
+        head, middle = self.cutoffs
+        return ["head" if p <= head else "middle" if p <= middle else "tail" for p in perplexities.tolist()]
+
+
+class PerplexityFilter(DocumentStage):
+    """Adds `perplexity` and `perplexity_bucket`; rejects the buckets in `reject` (tail by
+    default) with reason `perplexity_<bucket>`."""
+
+    name = "perplexity_filter"
+
+    def __init__(self, scorer: PerplexityScorer, reject: Sequence[str] = ("tail",)) -> None:
+        super().__init__()
+        unknown = set(reject) - set(BUCKETS)
+        if unknown:
+            raise ValueError(f"unknown perplexity buckets {sorted(unknown)}; use {BUCKETS}")
+        self.scorer, self.reject = scorer, tuple(reject)
+
+    def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
+        values = self.scorer.perplexities(text_column(batch))
+        return {"perplexity": pa.array(values, pa.float64()),
+                "perplexity_bucket": pa.array(self.scorer.buckets(values), pa.string())}
+
+    def decide(self, scores: dict[str, pa.Array]) -> Decision:
+        buckets = scores["perplexity_bucket"].to_pylist()
+        values = scores["perplexity"].to_pylist()
+        keep = np.array([b not in self.reject for b in buckets], dtype=bool)
+        head, middle = self.scorer.cutoffs
+        return Decision(
+            keep=keep,
+            reasons=[None if k else f"perplexity_{b}" for k, b in zip(keep, buckets)],
+            details=[None if k else {"perplexity": round(v, 2), "head_max": round(head, 2), "middle_max": round(middle, 2)}
+                     for k, v in zip(keep, values)],
+        )

@@ -1,0 +1,64 @@
+"""SentencePiece + KenLM perplexity: train on the shipped reference sample with KenLM's own
+lmplz, score unseen text, bucket by cut-offs fitted on held-out reference prose."""
+
+import json
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from curation.perplexity import PerplexityFilter, PerplexityScorer, train_perplexity_model
+
+
+@pytest.fixture(scope="module")
+def reference(sample_dir):
+    texts = [json.loads(line)["text"] for line in (sample_dir / "reference" / "reference_ko.jsonl").open(encoding="utf-8")]
+    random.Random(0).shuffle(texts)
+    return texts[:500], texts[500:]  # train (with its own calibration share), unseen
+
+
+@pytest.fixture(scope="module")
+def model_dir(reference, tmp_path_factory):
+    out = tmp_path_factory.mktemp("lm")
+    card = train_perplexity_model(reference[0], out)
+    assert card["calibration_texts"] == 100 and card["lines"] == 400
+    return out
+
+
+def shuffled(text, rng):
+    words = text.split()
+    rng.shuffle(words)
+    return " ".join(words)
+
+
+def test_training_writes_models_and_cutoffs(model_dir):
+    card = json.loads((model_dir / "cutoffs.json").read_text())
+    assert (model_dir / "sp.model").stat().st_size > 0 and (model_dir / "lm.binary").stat().st_size > 0
+    assert 1 < card["head_max"] < card["middle_max"]
+
+
+def test_word_salad_and_chat_are_less_fluent_than_unseen_prose(model_dir, reference):
+    rng = random.Random(1)
+    scorer = PerplexityScorer(model_dir)
+    prose = scorer.perplexities(reference[1])
+    salad = scorer.perplexities([shuffled(t, rng) for t in reference[1]])
+    chat = scorer.perplexities(["ㅋㅋㅋ 개웃김 진짜 ㅋㅋ 노잼 ㅠㅠ 레알 존잼 인정?"] * 3)
+    assert np.median(salad) > 1.3 * np.median(prose)
+    assert (salad > prose).mean() > 0.8  # the same words, shuffled: worse in most pairs
+    assert chat.min() > np.percentile(prose, 90)
+    buckets = scorer.buckets(prose)
+    assert buckets.count("tail") / len(buckets) < 0.2  # unseen prose is mostly head or middle
+
+
+def test_filter_rejects_tail_with_reason(model_dir):
+    stage = PerplexityFilter(PerplexityScorer(model_dir))
+    batch = pa.table({"id": ["prose", "noise"],
+                      "text": ["정부는 내년부터 청년 고용을 늘리기 위한 새로운 정책을 시행한다고 밝혔다.",
+                               "ㅋㅋㅋ 개웃김 진짜 ㅋㅋ 노잼 ㅠㅠ 레알 존잼 인정?"]})
+    kept, rejected = stage.process(batch)
+    assert "noise" in rejected.column("id").to_pylist()
+    assert set(rejected.column("reason").to_pylist()) == {"perplexity_tail"}
+    assert {"perplexity", "perplexity_bucket"} <= set(kept.column_names) or kept.num_rows == 0
+    with pytest.raises(ValueError, match="unknown perplexity buckets"):
+        PerplexityFilter(PerplexityScorer(model_dir), reject=("bad",))
