@@ -9,9 +9,11 @@ DEST="$PROJECT_ROOT/.tools/kenlm"
 if [ ! -f /usr/include/boost/program_options.hpp ] || [ ! -f /usr/include/boost/thread.hpp ]; then
   echo "[setup] installing Boost headers for KenLM (Debian packages)" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get install -y -q libboost-program-options-dev libboost-system-dev libboost-thread-dev \
-    libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev cmake g++ >&2 \
-    || { echo "[setup] error: could not install Boost; install the packages above, or put lmplz on PATH" >&2; exit 1; }
+  PACKAGES="libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev cmake g++"
+  # A fresh image may have no package lists yet: update once and retry.
+  $SUDO apt-get install -y -q $PACKAGES >&2 \
+    || { $SUDO apt-get update -q >&2 && $SUDO apt-get install -y -q $PACKAGES >&2; } \
+    || { echo "[setup] error: could not install Boost ($PACKAGES); install them, or put lmplz on PATH" >&2; exit 1; }
 fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
