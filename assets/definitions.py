@@ -5,30 +5,42 @@ import dagster as dg
 
 from assets.partitions import persona_releases, web_snapshots
 from assets.personas import PERSONA_DOCUMENTS, persona_documents, persona_rows
-from assets.stages import curation_chain
+from assets.models import perplexity_model, quality_model
+from assets.stages import curation_chain, scoring_assets
 from assets.web import EXTRACTED_TEXT, extracted_text, warc_records
 from resources.corpus_store import CorpusStore
+from resources.models import ModelStore, ReferenceCorpus
 from resources.sources import PersonaReleases, WebInbox
 
+# Up to fuzzy dedup (no trained model needed), then the scoring stages that need the models.
 web_assets = [warc_records, extracted_text, *curation_chain("web", EXTRACTED_TEXT, web_snapshots)]
 persona_assets = [persona_rows, persona_documents, *curation_chain("personas", PERSONA_DOCUMENTS, persona_releases)]
+web_scoring = scoring_assets("web", dg.AssetKey(["web", "fuzzy_deduplicated"]), web_snapshots)
+persona_scoring = scoring_assets("personas", dg.AssetKey(["personas", "fuzzy_deduplicated"]), persona_releases)
+model_assets = [perplexity_model, quality_model]
 
-web_curation_job = dg.define_asset_job(
-    "web_curation", selection=dg.AssetSelection.groups("web"), partitions_def=web_snapshots,
-    description="Every web asset for one crawl snapshot.",
-)
-personas_curation_job = dg.define_asset_job(
-    "personas_curation", selection=dg.AssetSelection.groups("personas"), partitions_def=persona_releases,
-    description="Every persona asset for one release.",
-)
+
+def _job(name: str, assets: list, partitions_def, description: str):
+    return dg.define_asset_job(name, selection=dg.AssetSelection.assets(*assets), partitions_def=partitions_def,
+                               description=description)
+
+
+web_curation_job = _job("web_curation", web_assets, web_snapshots, "Web assets of one crawl snapshot up to fuzzy dedup.")
+personas_curation_job = _job("personas_curation", persona_assets, persona_releases,
+                             "Persona assets of one release up to fuzzy dedup.")
+train_models_job = _job("train_models", model_assets, None, "Train the perplexity and quality models.")
+web_scoring_job = _job("web_scoring", web_scoring, web_snapshots, "Perplexity and quality stages of one snapshot.")
+personas_scoring_job = _job("personas_scoring", persona_scoring, persona_releases,
+                            "Perplexity and quality stages of one persona release.")
 
 
 def default_resources() -> dict:
-    return {"corpus_store": CorpusStore(), "web_inbox": WebInbox(), "persona_source": PersonaReleases()}
+    return {"corpus_store": CorpusStore(), "web_inbox": WebInbox(), "persona_source": PersonaReleases(),
+            "model_store": ModelStore(), "reference_corpus": ReferenceCorpus()}
 
 
 defs = dg.Definitions(
-    assets=[*web_assets, *persona_assets],
-    jobs=[web_curation_job, personas_curation_job],
+    assets=[*web_assets, *persona_assets, *model_assets, *web_scoring, *persona_scoring],
+    jobs=[web_curation_job, personas_curation_job, train_models_job, web_scoring_job, personas_scoring_job],
     resources=default_resources(),
 )

@@ -10,9 +10,13 @@ import dagster as dg
 
 from assets.dedup import dedup_assets
 from assets.stage_runner import partition_asset, upstream_batches, write_partition
+from assets.models import PERPLEXITY_MODEL, QUALITY_MODEL
 from curation.heuristics import HeuristicFilter
+from curation.perplexity import PerplexityFilter, PerplexityScorer
+from curation.quality import QualityFilter, QualityScorer
 from curation.langid import LanguageFilter
 from resources.corpus_store import CorpusStore
+from resources.models import ModelStore
 
 
 class LanguageFilterConfig(dg.Config):
@@ -44,6 +48,42 @@ def heuristic_filtered_asset(source: str, upstream: dg.AssetKey, partitions_def:
                                HeuristicFilter(), preview=("id", "url", "syllables", "mean_eojeol_length", "text"))
 
     return heuristic_filtered
+
+
+class PerplexityFilterConfig(dg.Config):
+    # Buckets to reject (head, middle, tail). None by default: with the small shipped reference
+    # (KLUE news/policy sentences) the tail holds ~60 % of the sample's help pages, which is
+    # domain shift, not bad text; the cut-offs need a broader reference before they filter.
+    reject: list[str] = []
+
+
+class QualityFilterConfig(dg.Config):
+    min_bucket: int = 7  # reject Nemotron-CC's "low" range (0-6)
+
+
+def scoring_assets(source: str, upstream: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """Perplexity then quality classifier; both depend on their model asset, so re-training a
+    model makes these partitions stale."""
+    perplexity_key = dg.AssetKey([source, "perplexity_filtered"])
+
+    @partition_asset(perplexity_key, partitions_def, deps=[upstream, PERPLEXITY_MODEL], description=(
+        "KenLM perplexity over SentencePiece pieces and head/middle/tail buckets (annotates; rejects the "
+        "buckets named in run config)."))
+    def perplexity_filtered(context: dg.AssetExecutionContext, config: PerplexityFilterConfig,
+                            corpus_store: CorpusStore, model_store: ModelStore) -> dg.MaterializeResult:
+        stage = PerplexityFilter(PerplexityScorer(model_store.folder("perplexity_model")), reject=config.reject)
+        return write_partition(context, corpus_store, upstream_batches(context, corpus_store, upstream), stage,
+                               preview=("id", "url", "perplexity", "perplexity_bucket", "text"))
+
+    @partition_asset(dg.AssetKey([source, "quality_filtered"]), partitions_def, deps=[perplexity_key, QUALITY_MODEL],
+                     description="fastText quality score and Nemotron-CC bucket (0-19); the low range rejected by default.")
+    def quality_filtered(context: dg.AssetExecutionContext, config: QualityFilterConfig,
+                         corpus_store: CorpusStore, model_store: ModelStore) -> dg.MaterializeResult:
+        stage = QualityFilter(QualityScorer(model_store.folder("quality_model")), min_bucket=config.min_bucket)
+        return write_partition(context, corpus_store, upstream_batches(context, corpus_store, perplexity_key), stage,
+                               preview=("id", "url", "quality_score", "quality_bucket", "text"))
+
+    return [perplexity_filtered, quality_filtered]
 
 
 def curation_chain(source: str, documents: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:

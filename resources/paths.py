@@ -18,3 +18,11 @@ def default_web_inbox() -> str:
 
 def sample_persona_release_path() -> str:
     return str(PROJECT_ROOT / "data" / "sample" / "personas" / "sample-100")
+
+
+def default_model_root() -> str:
+    return os.environ.get("CURATION_MODELS", str(PROJECT_ROOT / "out" / "models"))
+
+
+def default_reference_corpus() -> str:
+    return os.environ.get("CURATION_REFERENCE", str(PROJECT_ROOT / "data" / "sample" / "reference" / "reference_ko.jsonl"))

@@ -36,18 +36,23 @@ def main() -> int:
     # Releases on remote paths (hf://) need network; the main job runs the local ones.
     releases = [r for r in persona_releases.get_partition_keys() if "://" not in personas.releases[r]]
     runs = []
-    for job_name, keys in (("web_curation", snapshots), ("personas_curation", releases)):
+    # Curate up to dedup, train the models (their negatives are the web documents), then score.
+    plan = (("web_curation", snapshots), ("personas_curation", releases), ("train_models", [None]),
+            ("web_scoring", snapshots), ("personas_scoring", releases))
+    for job_name, keys in plan:
         job = defs.resolve_job_def(job_name)
         for key in keys:
             result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False,
                                             run_config=QUIET_CONSOLE)
             runs.append((job_name, key, result.run_id, result.success))
-            print(f"{'ok    ' if result.success else 'FAILED'} {job_name} [{key}] run {result.run_id}")
+            print(f"{'ok    ' if result.success else 'FAILED'} {job_name} [{key or '-'}] run {result.run_id}")
     print("\nOutputs (kept documents / rejects per stage, Parquet):")
     # Grouped by source, each in data-flow order: the order a reader follows the data.
     in_flow_order = list(defs.resolve_asset_graph().toposorted_asset_keys)
     for asset_key in sorted(in_flow_order, key=lambda k: (k.path[0], in_flow_order.index(k))):
         stage = "/".join(asset_key.path)
+        if asset_key.path[0] == "models":
+            continue
         keys = snapshots if asset_key.path[0] == "web" else releases
         for key in keys:
             try:

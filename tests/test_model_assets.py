@@ -1,0 +1,71 @@
+"""Model assets train from the graph's own data; scoring assets use them and go stale when a
+model is re-trained."""
+
+import shutil
+
+import dagster as dg
+import pytest
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.loader import LoadingContextForTest
+
+from assets.definitions import defs, model_assets, web_assets, web_scoring
+from assets.partitions import web_snapshots
+from curation.io import read_manifest
+from resources.corpus_store import CorpusStore
+from resources.models import ModelStore, ReferenceCorpus
+from resources.sources import WebInbox
+
+SNAPSHOT = "CC-MAIN-2026-04"
+
+
+@pytest.fixture
+def env(tmp_path, sample_dir):
+    inbox = tmp_path / "inbox"
+    shutil.copytree(sample_dir / "warc" / SNAPSHOT, inbox / SNAPSHOT)
+    resources = {"corpus_store": CorpusStore(root=str(tmp_path / "store")), "web_inbox": WebInbox(root=str(inbox)),
+                 "model_store": ModelStore(root=str(tmp_path / "models")), "reference_corpus": ReferenceCorpus()}
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
+        yield instance, resources, tmp_path
+
+
+def status(instance, key, partition=None):
+    resolver = CachingStaleStatusResolver(instance, defs.resolve_asset_graph(), LoadingContextForTest(instance))
+    return resolver.get_status(key, partition)
+
+
+def test_models_train_scoring_runs_and_retraining_makes_it_stale(env):
+    instance, resources, tmp_path = env
+    assert dg.materialize(web_assets, partition_key=SNAPSHOT, instance=instance, resources=resources).success
+    trained = dg.materialize(model_assets, instance=instance, resources=resources, selection=model_assets)
+    assert trained.success
+    assert (tmp_path / "models" / "quality_model" / "quality.bin").exists()
+    assert (tmp_path / "models" / "perplexity_model" / "lm.binary").exists()
+    quality_meta = trained.asset_materializations_for_node("models__quality_model")[0].metadata
+    assert quality_meta["positives"].value == 640 and quality_meta["negatives"].value > 0
+
+    scored = dg.materialize(web_scoring, partition_key=SNAPSHOT, instance=instance, resources=resources)
+    assert scored.success
+    manifest = read_manifest(str(tmp_path / "store"), "web/quality_filtered", SNAPSHOT)
+    assert {"perplexity", "perplexity_bucket", "quality_score", "quality_bucket"} <= set(manifest.columns)
+    key = dg.AssetKey(["web", "quality_filtered"])
+    assert status(instance, key, SNAPSHOT) == StaleStatus.FRESH
+
+    quality = [a for a in model_assets if a.key.path[-1] == "quality_model"]
+    # Re-training to the very same model changes nothing ...
+    assert dg.materialize(quality, instance=instance, resources=resources).success
+    assert status(instance, key, SNAPSHOT) == StaleStatus.FRESH
+    # ... a re-trained, different model marks the scored partition stale.
+    assert dg.materialize(quality, instance=instance, resources=resources,
+                          run_config={"ops": {"models__quality_model": {"config": {"max_negatives": 10}}}}).success
+    assert status(instance, key, SNAPSHOT) == StaleStatus.STALE
+    assert status(instance, dg.AssetKey(["web", "perplexity_filtered"]), SNAPSHOT) == StaleStatus.FRESH
+
+
+def test_quality_model_without_web_documents_fails_clearly(env):
+    instance, resources, _ = env
+    result = dg.materialize([a for a in model_assets if a.key.path[-1] == "quality_model"], instance=instance,
+                            resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert "materialise web/language_filtered first" in failure.event_specific_data.error.to_string()
