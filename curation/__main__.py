@@ -1,6 +1,10 @@
 """The stage CLI: every stage runs without Dagster on JSONL or Parquet files with `id` and `text`.
 
     python -m curation langid IN OUT [--threshold 0.5] [--rejects REJECTS]
+    python -m curation train-kenlm --corpus C --out MODEL
+    python -m curation perplexity IN OUT --model MODEL [--reject tail]
+    python -m curation train-quality --positive P --negative N --out MODEL [--calibration C]
+    python -m curation quality IN OUT --model MODEL [--min-bucket 7]
     python -m curation heuristics IN OUT [--skip-column quality_bucket --skip-at-or-above 18]
     python -m curation dedup  IN OUT [--threshold 0.8] [--backend cpu|gpu] [--rejects REJECTS]
 
@@ -50,6 +54,44 @@ def _heuristics(args: argparse.Namespace, read: ReadBatches) -> Split:
     return stage.counts, (stage.process(batch) for batch in read())
 
 
+def _perplexity(args: argparse.Namespace, read: ReadBatches) -> Split:
+    from curation.perplexity import PerplexityFilter, PerplexityScorer
+
+    stage = PerplexityFilter(PerplexityScorer(args.model), reject=args.reject)
+    return stage.counts, (stage.process(batch) for batch in read())
+
+
+def _quality(args: argparse.Namespace, read: ReadBatches) -> Split:
+    from curation.quality import QualityFilter, QualityScorer
+
+    stage = QualityFilter(QualityScorer(args.model), min_bucket=args.min_bucket)
+    return stage.counts, (stage.process(batch) for batch in read())
+
+
+def _texts(path: str) -> Iterable[str]:
+    from curation.stage import text_column
+
+    for batch in iter_document_batches(path):
+        yield from text_column(batch)
+
+
+def _train_kenlm(args: argparse.Namespace) -> str:
+    from curation.perplexity import train_perplexity_model
+
+    card = train_perplexity_model(_texts(args.corpus), args.out, vocab_size=args.vocab_size, order=args.order)
+    return (f"train-kenlm: {card['lines']} lines, {card['calibration_texts']} calibration texts, "
+            f"head <= {card['head_max']:.1f} < middle <= {card['middle_max']:.1f} < tail -> {args.out}")
+
+
+def _train_quality(args: argparse.Namespace) -> str:
+    from curation.quality import train_quality_classifier
+
+    calibration = list(_texts(args.calibration)) if args.calibration else None
+    card = train_quality_classifier(_texts(args.positive), _texts(args.negative), args.out, calibration=calibration)
+    return (f"train-quality: {card['examples']['hq']} positive, {card['examples']['lq']} negative, "
+            f"{card['calibration_documents']} calibration documents -> {args.out}")
+
+
 def _dedup(args: argparse.Namespace, read: ReadBatches) -> Split:
     from curation.dedup.backend import make_hasher
     from curation.dedup.minhash import MinHashConfig
@@ -82,6 +124,32 @@ def build_parser() -> argparse.ArgumentParser:
     heuristics.add_argument("--skip-column", help="column of a quality bucket (e.g. quality_bucket)")
     heuristics.add_argument("--skip-at-or-above", type=float, help="documents at or above this bucket skip the filters")
     heuristics.set_defaults(run=_heuristics)
+
+    train_kenlm = commands.add_parser("train-kenlm", help="train SentencePiece + KenLM (lmplz) on reference prose")
+    train_kenlm.add_argument("--corpus", required=True, help="JSONL or Parquet with text")
+    train_kenlm.add_argument("--out", required=True, help="model folder")
+    train_kenlm.add_argument("--vocab-size", type=int, default=2000)
+    train_kenlm.add_argument("--order", type=int, default=4)
+    train_kenlm.set_defaults(train=_train_kenlm)
+
+    perplexity = commands.add_parser("perplexity", help="adds perplexity, perplexity_bucket")
+    _add_io(perplexity)
+    perplexity.add_argument("--model", required=True, help="folder written by train-kenlm")
+    perplexity.add_argument("--reject", nargs="*", default=[], choices=["head", "middle", "tail"])
+    perplexity.set_defaults(run=_perplexity)
+
+    train_quality = commands.add_parser("train-quality", help="train the fastText quality classifier")
+    train_quality.add_argument("--positive", required=True, help="JSONL or Parquet of good documents")
+    train_quality.add_argument("--negative", required=True, help="JSONL or Parquet of web documents")
+    train_quality.add_argument("--calibration", help="documents to fit the 20 buckets on (default: the training set)")
+    train_quality.add_argument("--out", required=True, help="model folder")
+    train_quality.set_defaults(train=_train_quality)
+
+    quality = commands.add_parser("quality", help="adds quality_score, quality_bucket")
+    _add_io(quality)
+    quality.add_argument("--model", required=True, help="folder written by train-quality")
+    quality.add_argument("--min-bucket", type=int, default=7, help="reject buckets below (0-19)")
+    quality.set_defaults(run=_quality)
 
     from curation.dedup.minhash import MinHashConfig
 
@@ -122,8 +190,19 @@ def run_file_stage(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_training(args: argparse.Namespace) -> int:
+    try:
+        print(args.train(args))
+    except (ValueError, OSError, RuntimeError) as error:
+        print(f"error: {args.command}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "train"):
+        return run_training(args)
     return run_file_stage(args)
 
 

@@ -93,3 +93,35 @@ def test_heuristics_rejects_chat_noise_and_keeps_prose(tmp_path):
     assert result.stdout.strip() == "heuristics: 3 in, 1 kept, 2 rejected (jamo_ratio=1, too_short=1)"
     kept = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [k["id"] for k in kept] == ["p"] and "jamo_ratio" in kept[0]
+
+
+def test_train_and_score_quality_and_perplexity_from_the_command_line(tmp_path, sample_dir):
+    import random
+
+    reference = str(sample_dir / "reference" / "reference_ko.jsonl")
+    rng = random.Random(0)
+    words = ["ㅋㅋㅋ", "대박", "무료", "클릭", "이벤트", "할인", "쿠폰", "최저가", "ㅠㅠ", "당첨", "지금", "바로"]
+    negative = tmp_path / "neg.jsonl"
+    negative.write_text("".join(json.dumps({"id": f"n{i}", "text": " ".join(rng.choice(words) for _ in range(8))},
+                                           ensure_ascii=False) + "\n" for i in range(300)))
+    result = run_cli("train-kenlm", "--corpus", reference, "--out", str(tmp_path / "lm"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("train-kenlm: 512 lines, 128 calibration texts")
+    result = run_cli("train-quality", "--positive", reference, "--negative", str(negative), "--out", str(tmp_path / "q"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("train-quality: 640 positive, 300 negative")
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "p", "text": "정부는 내년부터 청년 고용을 늘리기 위한 새로운 정책을 시행한다고 밝혔다."},
+                               ensure_ascii=False) + "\n" +
+                    json.dumps({"id": "n", "text": "무료 쿠폰 대박 이벤트 클릭 지금 바로 당첨 ㅋㅋㅋ"}, ensure_ascii=False) + "\n")
+    result = run_cli("perplexity", str(docs), str(tmp_path / "ppl.jsonl"), "--model", str(tmp_path / "lm"))
+    assert result.returncode == 0 and result.stdout.strip() == "perplexity: 2 in, 2 kept, 0 rejected"
+    scored = [json.loads(line) for line in (tmp_path / "ppl.jsonl").read_text().splitlines()]
+    assert scored[0]["perplexity"] < scored[1]["perplexity"]
+    result = run_cli("quality", str(tmp_path / "ppl.jsonl"), str(tmp_path / "q.jsonl"), "--model", str(tmp_path / "q"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "quality: 2 in, 1 kept, 1 rejected (quality_low=1)"
+    assert [json.loads(line)["id"] for line in (tmp_path / "q.jsonl").read_text().splitlines()] == ["p"]
+    missing = run_cli("train-kenlm", "--corpus", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "x"))
+    assert missing.returncode == 2 and "error: train-kenlm" in missing.stderr
