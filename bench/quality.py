@@ -1,0 +1,158 @@
+"""Quality chain on held-out Korean data: heuristics, fastText classifier buckets, perplexity.
+
+Training (never evaluated on): 4/5 of reference_ko.jsonl (KLUE) as positives and language
+model text; negatives = NSMC reviews and chatbot lines from the first half of those files plus
+generated spam and menus (seed 1).
+Evaluation, each kind built from data the models never saw:
+  clean:   the other 1/5 of KLUE, Korean LibreOffice paragraphs (mixed_lang), persona narratives
+  comment: NSMC reviews and chatbot lines from the second half of those files
+  spam:    keyword-stuffed ads (seed 2)
+  menu:    navigation / boilerplate menus (seed 2)
+  salad:   held-out clean prose with its words shuffled
+Reports ROC AUC per signal (clean vs. each bad kind) and keep rates per kind for the chain
+(heuristics -> perplexity not tail -> quality bucket >= min_bucket), and scoring speed.
+
+    python bench/quality.py [--data ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from curation.heuristics import HeuristicFilter  # noqa: E402
+from curation.perplexity import PerplexityScorer, train_perplexity_model  # noqa: E402
+from curation.quality import QualityScorer, train_quality_classifier  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SPAM_WORDS = ["무료", "대박", "할인", "쿠폰", "최저가", "당첨", "이벤트", "클릭", "지금", "바로", "가입", "혜택", "대출",
+              "무직자", "당일", "승인", "카톡", "문의", "상담", "특가", "한정", "판매", "강남", "맛집", "추천", "성형",
+              "다이어트", "보장", "수익", "부업", "재택", "알바", "고수익", "주식", "코인", "리딩방"]
+MENU_WORDS = ["홈", "뉴스", "정치", "경제", "사회", "문화", "스포츠", "연예", "날씨", "로그인", "회원가입", "고객센터",
+              "이용약관", "개인정보처리방침", "사이트맵", "공지사항", "이벤트", "자주 묻는 질문", "마이페이지", "장바구니",
+              "전체메뉴", "검색", "바로가기", "맨 위로", "이전 글", "다음 글", "목록", "인쇄", "공유하기", "스크랩"]
+
+
+def read_jsonl(path: Path, key: str = "text") -> list[dict]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def spam(rng: random.Random, n: int) -> list[str]:
+    out = []
+    for _ in range(n):
+        words = [rng.choice(SPAM_WORDS) for _ in range(rng.randint(12, 40))]
+        if rng.random() < 0.5:
+            words += [rng.choice(["010-1234-5678", "http://ad.example.kr", "★★★", "!!!", "♥"])]
+        out.append(" ".join(words))
+    return out
+
+
+def menus(rng: random.Random, n: int) -> list[str]:
+    return ["\n".join(rng.sample(MENU_WORDS, rng.randint(8, 20))) for _ in range(n)]
+
+
+def salad(texts: list[str], rng: random.Random) -> list[str]:
+    out = []
+    for text in texts:
+        words = text.split()
+        rng.shuffle(words)
+        out.append(" ".join(words))
+    return out
+
+
+def roc_auc(good: np.ndarray, bad: np.ndarray) -> float:
+    """P(score of a good document > score of a bad one), ties count half."""
+    good, bad = np.asarray(good, float), np.asarray(bad, float)
+    greater = (good[:, None] > bad[None, :]).mean()
+    ties = (good[:, None] == bad[None, :]).mean()
+    return float(greater + 0.5 * ties)
+
+
+def build(data: Path) -> tuple[dict, dict]:
+    rng = random.Random(1)
+    reference = [r["text"] for r in read_jsonl(data / "reference_ko.jsonl")]
+    rng.shuffle(reference)
+    cut = len(reference) * 4 // 5
+    nsmc = [r["text"] for r in read_jsonl(data / "nsmc_reviews.jsonl")]
+    chat = [r["text"] for r in read_jsonl(data / "chatbot_qa.jsonl")]
+    train = {"positives": reference[:cut],
+             "negatives": nsmc[:1500] + chat[:1500] + spam(random.Random(1), 300) + menus(random.Random(1), 300)}
+    mixed = [r["text"] for r in read_jsonl(data / "mixed_lang.jsonl") if r["lang"] == "ko"]
+    personas = []
+    for row in read_jsonl(data / "personas" / "nemotron_personas_korea_sample.jsonl"):
+        personas += [row[f] for f in ("professional_persona", "persona", "cultural_background", "career_goals_and_ambitions")]
+    clean = reference[cut:] + mixed + personas
+    rng2 = random.Random(2)
+    kinds = {"clean": clean,
+             "comment": nsmc[30000:30300] + chat[6000:6300],
+             "spam": spam(rng2, 300),
+             "menu": menus(rng2, 300),
+             "salad": salad(reference[cut:] + mixed + personas[:200], rng2)}
+    return train, kinds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--min-bucket", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality.json")
+    args = parser.parse_args()
+    train, kinds = build(args.data)
+    with tempfile.TemporaryDirectory() as work:
+        lm_dir, q_dir = Path(work) / "lm", Path(work) / "q"
+        card = train_perplexity_model(train["positives"], lm_dir)
+        train_quality_classifier(train["positives"], train["negatives"], q_dir,
+                                 calibration=train["positives"] + train["negatives"])
+        perplexity, quality, heuristics = PerplexityScorer(lm_dir), QualityScorer(q_dir), HeuristicFilter()
+        signals: dict[str, dict[str, np.ndarray]] = {}
+        keep: dict[str, dict[str, float]] = {}
+        speed = {}
+        for kind, texts in kinds.items():
+            batch = pa.table({"id": [str(i) for i in range(len(texts))], "text": texts})
+            start = time.perf_counter()
+            h_scores = heuristics.score_batch(batch)
+            h_keep = heuristics.decide(h_scores).keep
+            t_h = time.perf_counter()
+            ppl = perplexity.perplexities(texts)
+            t_p = time.perf_counter()
+            q = quality.scores(texts)
+            t_q = time.perf_counter()
+            buckets = quality.buckets(q)
+            speed[kind] = {"heuristics": len(texts) / (t_h - start), "perplexity": len(texts) / (t_p - t_h),
+                           "quality": len(texts) / (t_q - t_p)}
+            tail = np.array([b == "tail" for b in perplexity.buckets(ppl)])
+            signals[kind] = {"heuristics": h_keep.astype(float), "neg_perplexity": -ppl, "quality": q}
+            chain = h_keep & ~tail & (buckets >= args.min_bucket)
+            keep[kind] = {"heuristics": round(float(h_keep.mean()), 3), "perplexity_not_tail": round(float((~tail).mean()), 3),
+                          "quality_bucket_ok": round(float((buckets >= args.min_bucket).mean()), 3),
+                          "chain": round(float(chain.mean()), 3), "documents": len(texts)}
+    auc = {kind: {name: round(roc_auc(signals["clean"][name], values), 3) for name, values in signals[kind].items()}
+           for kind in kinds if kind != "clean"}
+    print(f"perplexity cut-offs: head <= {card['head_max']:.0f}, middle <= {card['middle_max']:.0f}")
+    print(f"{'kind':8s} {'docs':>5s} | keep: heuristics  ppl!=tail  bucket>={args.min_bucket}  chain | "
+          f"AUC vs clean: heuristics  perplexity  quality")
+    for kind, row in keep.items():
+        a = auc.get(kind, {})
+        print(f"{kind:8s} {row['documents']:5d} | {row['heuristics']:15.3f} {row['perplexity_not_tail']:10.3f} "
+              f"{row['quality_bucket_ok']:10.3f} {row['chain']:6.3f} | "
+              + ("" if not a else f"{a['heuristics']:23.3f} {a['neg_perplexity']:11.3f} {a['quality']:8.3f}"))
+    docs_per_s = {name: round(float(np.mean([s[name] for s in speed.values()])), 1) for name in ("heuristics", "perplexity", "quality")}
+    print(f"scoring speed, one core, docs/s: {docs_per_s}")
+    args.out.write_text(json.dumps({"keep": keep, "auc": auc, "docs_per_second": docs_per_s,
+                                    "perplexity_card": card, "min_bucket": args.min_bucket}, ensure_ascii=False, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
