@@ -134,7 +134,8 @@ def main() -> int:
             tail = np.array([b == "tail" for b in perplexity.buckets(ppl)])
             signals[kind] = {"heuristics": h_keep.astype(float), "neg_perplexity": -ppl, "quality": q}
             chain = h_keep & ~tail & (buckets >= args.min_bucket)
-            keep[kind] = {"heuristics": round(float(h_keep.mean()), 3), "perplexity_not_tail": round(float((~tail).mean()), 3),
+            sweep = {b: round(float((h_keep & (buckets >= b)).mean()), 3) for b in range(5, 16)}
+            keep[kind] = {"chain_without_perplexity_by_min_bucket": sweep,"heuristics": round(float(h_keep.mean()), 3), "perplexity_not_tail": round(float((~tail).mean()), 3),
                           "quality_bucket_ok": round(float((buckets >= args.min_bucket).mean()), 3),
                           "chain": round(float(chain.mean()), 3), "documents": len(texts)}
     auc = {kind: {name: round(roc_auc(signals["clean"][name], values), 3) for name, values in signals[kind].items()}
@@ -147,6 +148,9 @@ def main() -> int:
         print(f"{kind:8s} {row['documents']:5d} | {row['heuristics']:15.3f} {row['perplexity_not_tail']:10.3f} "
               f"{row['quality_bucket_ok']:10.3f} {row['chain']:6.3f} | "
               + ("" if not a else f"{a['heuristics']:23.3f} {a['neg_perplexity']:11.3f} {a['quality']:8.3f}"))
+    print("kept by heuristics + bucket >= b (no perplexity rejection):")
+    for b in range(5, 16):
+        print(f"  b={b:2d}: " + "  ".join(f"{k} {row['chain_without_perplexity_by_min_bucket'][b]:.3f}" for k, row in keep.items()))
     docs_per_s = {name: round(float(np.mean([s[name] for s in speed.values()])), 1) for name in ("heuristics", "perplexity", "quality")}
     print(f"scoring speed, one core, docs/s: {docs_per_s}")
     args.out.write_text(json.dumps({"keep": keep, "auc": auc, "docs_per_second": docs_per_s,

@@ -207,9 +207,37 @@ class EojeolLengthFilter(TextFilter):
         return "eojeol_too_long" if s["mean_eojeol_length"] > self.max_mean else None
 
 
+# A Korean sentence ends in terminal punctuation or a sentence-final ending (-다, -요, -음,
+# -함, -임, -죠, -니까), maybe followed by closing quotes or brackets.
+SENTENCE_END = re.compile(r"(?:[.!?。…]|[다요음함임죠니까])[\"'”’)\]」』]*$")
+
+
+class TerminalEndingFilter(TextFilter):
+    """Lines of five or more eojeol that do not end like a Korean sentence, as a share of the
+    characters of such lines. Word salad (prose with its words shuffled) ends a line on a
+    random eojeol; keyword lists and most chat do not end sentences either. Headings and menu
+    items are shorter than five eojeol and are not counted. On the quality benchmark 1.1 % of
+    clean prose exceeds 0.5, against 90.6 % of word salad."""
+
+    name = "terminal_ending"
+
+    def __init__(self, max_unterminated_share: float = 0.5, min_eojeol: int = 5) -> None:
+        self.max_unterminated_share, self.min_eojeol = max_unterminated_share, min_eojeol
+
+    def score(self, text: str) -> dict[str, float]:
+        long_lines = [line.split() for line in text.splitlines()]
+        long_lines = [words for words in long_lines if len(words) >= self.min_eojeol]
+        total = sum(sum(map(len, words)) for words in long_lines)
+        open_ended = sum(sum(map(len, words)) for words in long_lines if not SENTENCE_END.search(words[-1]))
+        return {"unterminated_share": open_ended / total if total else 0.0}
+
+    def reason(self, s: dict[str, float]) -> str | None:
+        return "unterminated_sentences" if s["unterminated_share"] > self.max_unterminated_share else None
+
+
 def default_filters() -> list[TextFilter]:
     return [LengthFilter(), CharacterRatioFilter(), JamoRunFilter(), RepetitionFilter(),
-            LineStructureFilter(), EojeolLengthFilter()]
+            LineStructureFilter(), EojeolLengthFilter(), TerminalEndingFilter()]
 
 
 class HeuristicFilter(DocumentStage):

@@ -14,6 +14,7 @@ from curation.heuristics import (
     LengthFilter,
     LineStructureFilter,
     RepetitionFilter,
+    TerminalEndingFilter,
 )
 
 PROSE = ("서울시는 내년부터 대중교통 환승 할인 제도를 확대해 광역버스와 지하철 사이의 환승 시간을 "
@@ -27,7 +28,8 @@ def reason(f, text):
 
 
 @pytest.mark.parametrize("f", [LengthFilter(), CharacterRatioFilter(), JamoRunFilter(), RepetitionFilter(),
-                               LineStructureFilter(), EojeolLengthFilter()], ids=lambda f: f.name)
+                               LineStructureFilter(), EojeolLengthFilter(), TerminalEndingFilter()],
+                         ids=lambda f: f.name)
 def test_prose_passes_every_filter(f):
     assert reason(f, PROSE) is None
 
@@ -99,3 +101,16 @@ def test_high_quality_bucket_skips_heuristics():
     kept, rejected = stage.process(batch)
     assert kept.column("id").to_pylist() == ["a"]
     assert rejected.column("reason").to_pylist() == ["too_short"]
+
+
+def test_terminal_ending_catches_word_salad_but_not_headings_or_prose():
+    import random
+
+    f = TerminalEndingFilter()
+    words = PROSE.replace("\n", " ").split()
+    random.Random(3).shuffle(words)
+    salad = " ".join(words)
+    assert not salad.rstrip().endswith(("다.", "다"))
+    assert reason(f, salad) == "unterminated_sentences"
+    assert reason(f, "오늘의 주요 뉴스\n" + PROSE) is None  # a short heading does not count
+    assert reason(f, "그는 “내일 다시 오겠다”고 말했다.\n정말 좋은 하루였어요") is None  # quotes, -요 ending
