@@ -31,14 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curation.dedup.minhash import (  # noqa: E402
-    MinHashConfig,
-    MinHasher,
-    _code_points,
-    band_hash,
-    normalize_for_shingles,
-    shingle_hashes,
-)
+from curation.dedup import verify  # noqa: E402
+from curation.dedup.minhash import MinHashConfig, MinHasher, band_hash  # noqa: E402
 
 THRESHOLD = 0.8
 LIGHT_EDIT = 0.05
@@ -55,12 +49,9 @@ def origin(doc_id: str) -> str:
 
 
 def shingle_sets(texts: list[str], ngram: int, strip_spaces: bool) -> list[frozenset]:
-    normalized = [normalize_for_shingles(t, strip_spaces) for t in texts]
-    points, lengths = _code_points(normalized, ngram)
-    with np.errstate(over="ignore"):
-        hashes, doc = shingle_hashes(np, points, lengths, ngram, seed=1)
-    bounds = np.searchsorted(doc, np.arange(len(texts) + 1))
-    return [frozenset(hashes[bounds[i]:bounds[i + 1]].tolist()) for i in range(len(texts))]
+    """The shingles our signatures are made of, as sets for brute-force Jaccard."""
+    config = MinHashConfig(ngram=ngram, strip_spaces=strip_spaces)
+    return [frozenset(hashes.tolist()) for hashes in verify.shingle_sets(texts, config)]
 
 
 def pairs_at_least(sets: list[frozenset], threshold: float) -> dict[tuple[int, int], float]:
@@ -79,10 +70,6 @@ def pairs_at_least(sets: list[frozenset], threshold: float) -> dict[tuple[int, i
                 i, k = sorted((order[x], order[y]))
                 found[(i, k)] = j
     return found
-
-
-def strength_of(doc_id: str, strengths: dict[str, float]) -> float:
-    return strengths.get(doc_id, 0.0)
 
 
 def shingle_choice(docs: list[dict]) -> list[dict]:

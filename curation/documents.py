@@ -50,6 +50,13 @@ def missing_columns(schema: pa.Schema, required: Sequence[str] = ("id", "text"))
     return [name for name in required if name not in schema.names]
 
 
+def require_columns(schema: pa.Schema, stage: str, required: Sequence[str] = ("id", "text")) -> None:
+    """A clear error naming the stage and the columns, instead of a KeyError deep inside it."""
+    missing = missing_columns(schema, required)
+    if missing:
+        raise ValueError(f"{stage}: input lacks required column(s) {missing}")
+
+
 def details_json(values: dict[str, Any]) -> str:
     return json.dumps(values, ensure_ascii=False, sort_keys=True, default=str)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.documents import details_json, missing_columns, rejects_table
+from curation.documents import details_json, rejects_table, require_columns
 
 
 @dataclass
@@ -65,9 +65,7 @@ class DocumentStage(ABC):
         """Keep or reject each row from its scores alone."""
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        missing = missing_columns(batch.schema, self.required_columns)
-        if missing:
-            raise ValueError(f"{self.name}: input lacks required column(s) {missing}")
+        require_columns(batch.schema, self.name, self.required_columns)
         scores = self.score_batch(batch)
         decision = self.decide(scores)
         scored = batch
@@ -89,15 +87,6 @@ class DocumentStage(ABC):
         self.counts.rows_kept += kept.num_rows
         self.counts.rejects_by_reason.update(rejected.column("reason").to_pylist())
         return kept, rejected
-
-
-def run_stage(stage: DocumentStage, batches: Iterable[pa.Table], write_kept, write_rejects) -> StageCounts:
-    """Stream batches through a stage; `write_kept`/`write_rejects` take each output table."""
-    for batch in batches:
-        kept, rejected = stage.process(batch)
-        write_kept(kept)
-        write_rejects(rejected)
-    return stage.counts
 
 
 def text_column(batch: pa.Table) -> list[str]:

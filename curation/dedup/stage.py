@@ -18,7 +18,7 @@ from curation.dedup.exact import deduplicate_exact, text_hashes
 from curation.dedup.fuzzy import deduplicate
 from curation.dedup.minhash import MinHasher
 from curation.dedup.verify import exact_similarity
-from curation.documents import details_json, missing_columns, rejects_table
+from curation.documents import details_json, rejects_table, require_columns
 from curation.stage import StageCounts, text_column
 
 EXACT_STAGE = "exact_dedup"
@@ -72,9 +72,7 @@ def hash_batches(batches: Iterable[pa.Table]) -> tuple[list[str], np.ndarray]:
     ids: list[str] = []
     parts: list[np.ndarray] = []
     for batch in batches:
-        missing = missing_columns(batch.schema)
-        if missing:
-            raise ValueError(f"dedup: input lacks required column(s) {missing}")
+        require_columns(batch.schema, "dedup")
         ids.extend(batch.column("id").to_pylist())
         parts.append(text_hashes(text_column(batch)))
     return ids, (np.concatenate(parts) if parts else np.zeros(0, np.int64))
@@ -114,8 +112,6 @@ def split_duplicates(batches: Iterable[pa.Table], ids: Sequence[str], duplicate_
         yield kept, rejected
     if offset != len(ids):
         raise RuntimeError(f"{stage}: the partition changed between passes ({offset} of {len(ids)} rows)")
-
-
 
 
 def deduplicate_file(read: Callable[[], Iterable[pa.Table]], hasher: MinHasher, threshold: float | None,
