@@ -15,7 +15,7 @@ import dagster as dg
 from assets.partitions import partitions_in_keep_order, web_snapshots
 from assets.stage_runner import stage_key
 from curation.perplexity import train_perplexity_model
-from curation.quality import train_quality_classifier
+from curation.quality import train_quality_model
 from curation.stage import text_column
 from resources.corpus_store import CorpusStore
 from resources.models import ModelStore, ReferenceCorpus
@@ -100,18 +100,23 @@ def _web_negatives(context: dg.AssetExecutionContext, store: CorpusStore, limit:
     return sample
 
 
-@dg.asset(key=QUALITY_MODEL, group_name="models", deps=[WEB_NEGATIVES], kinds={"fasttext"}, code_version="1",
-          description="fastText classifier: reference prose (hq) against a random sample of Korean web documents "
-                      "(lq); 20 token-weighted buckets fitted on reference + web.")
+@dg.asset(key=QUALITY_MODEL, group_name="models", deps=[WEB_NEGATIVES, PERPLEXITY_MODEL], kinds={"fasttext", "kenlm"},
+          code_version="2",
+          description="Two quality signals, reference prose (hq) against a random sample of Korean web documents "
+                      "(lq): a fastText classifier and the Moore-Lewis cross-entropy difference (reference KenLM "
+                      "minus a web KenLM); 20 token-weighted buckets each, fitted on a held-out fifth of both classes.")
 def quality_model(context: dg.AssetExecutionContext, config: QualityModelConfig, model_store: ModelStore,
                   reference_corpus: ReferenceCorpus, corpus_store: CorpusStore) -> dg.MaterializeResult:
-    positives = list(reference_corpus.texts())
     negatives = _web_negatives(context, corpus_store, config.max_negatives, config.seed)
     target = model_store.folder("quality_model")
-    card = _replace_folder(lambda out: train_quality_classifier(positives, negatives, out,
-                                                                calibration=positives + negatives, seed=config.seed),
-                           target)
+    # Positives in the reference's own order: the texts the perplexity model held out of its
+    # training are then the ones held out here for calibration.
+    card = _replace_folder(lambda out: train_quality_model(reference_corpus.texts(), negatives, out,
+                                                           language_model_dir=model_store.folder("perplexity_model"),
+                                                           seed=config.seed), target)
     return dg.MaterializeResult(data_version=model_data_version(target),
                                 metadata={"location": dg.MetadataValue.path(str(target)),
                                           "positives": card["examples"]["hq"], "negatives": card["examples"]["lq"],
-                                          "thresholds": dg.MetadataValue.json(card["thresholds"])})
+                                          "calibration_documents": dg.MetadataValue.json(card["calibration_documents"]),
+                                          "thresholds": dg.MetadataValue.json(
+                                              {name: signal["thresholds"] for name, signal in card["signals"].items()})})

@@ -13,7 +13,7 @@ from assets.stage_runner import partition_asset, upstream_batches, write_partiti
 from assets.models import PERPLEXITY_MODEL, QUALITY_MODEL
 from curation.heuristics import HeuristicFilter
 from curation.perplexity import PerplexityFilter, PerplexityScorer
-from curation.quality import QualityFilter, QualityScorer
+from curation.quality import DEFAULT_MIN_BUCKET, QualityFilter, QualityScorer
 from curation.langid import LanguageFilter
 from resources.corpus_store import CorpusStore
 from resources.models import ModelStore
@@ -58,7 +58,7 @@ class PerplexityFilterConfig(dg.Config):
 
 
 class QualityFilterConfig(dg.Config):
-    min_bucket: int = 7  # reject Nemotron-CC's "low" range (0-6)
+    min_bucket: int = DEFAULT_MIN_BUCKET  # ensemble bucket; lower buckets are rejected as quality_low
 
 
 def scoring_assets(source: str, upstream: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -76,7 +76,8 @@ def scoring_assets(source: str, upstream: dg.AssetKey, partitions_def: dg.Partit
                                preview=("id", "url", "perplexity", "perplexity_bucket", "text"))
 
     @partition_asset(dg.AssetKey([source, "quality_filtered"]), partitions_def, deps=[perplexity_key, QUALITY_MODEL],
-                     description="fastText quality score and Nemotron-CC bucket (0-19); the low range rejected by default.")
+                     description="Nemotron-CC buckets (0-19) of two signals, fastText classifier and Moore-Lewis "
+                                 "cross-entropy difference, ensembled by the maximum; buckets below min_bucket rejected.")
     def quality_filtered(context: dg.AssetExecutionContext, config: QualityFilterConfig,
                          corpus_store: CorpusStore, model_store: ModelStore) -> dg.MaterializeResult:
         stage = QualityFilter(QualityScorer(model_store.folder("quality_model")), min_bucket=config.min_bucket)

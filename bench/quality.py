@@ -9,8 +9,11 @@ Evaluation, each kind built from data the models never saw:
   spam:    keyword-stuffed ads (seed 2)
   menu:    navigation / boilerplate menus (seed 2)
   salad:   held-out clean prose with its words shuffled
-Reports ROC AUC per signal (clean vs. each bad kind) and keep rates per kind for the chain
-(heuristics -> perplexity not tail -> quality bucket >= min_bucket), and scoring speed.
+Models are trained as the assets train them: the perplexity model on the positives, the
+quality model (fastText + the Moore-Lewis web LM) on 4/5 of each class, buckets fitted on the
+held-out fifth. Reports ROC AUC per signal (clean vs. each bad kind), keep rates per kind for
+the chain (heuristics -> ensemble bucket >= min_bucket; optionally perplexity tail rejected),
+a sweep of min_bucket per signal, and scoring speed.
 
     python bench/quality.py [--data ../shared/data]
 """
@@ -31,8 +34,9 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from curation.heuristics import HeuristicFilter  # noqa: E402
-from curation.perplexity import PerplexityScorer, train_perplexity_model  # noqa: E402
-from curation.quality import QualityScorer, train_quality_classifier  # noqa: E402
+from curation.perplexity import PerplexityScorer, is_held_out, train_perplexity_model  # noqa: E402
+from curation.quality import (DEFAULT_MIN_BUCKET, QualityScorer, assign_buckets, class_balanced_token_weights,  # noqa: E402
+                              fit_bucket_thresholds, train_quality_model)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPAM_WORDS = ["무료", "대박", "할인", "쿠폰", "최저가", "당첨", "이벤트", "클릭", "지금", "바로", "가입", "혜택", "대출",
@@ -102,59 +106,88 @@ def build(data: Path) -> tuple[dict, dict]:
     return train, kinds
 
 
+def held_out_texts(texts: list[str], every: int = 5) -> list[str]:
+    """The texts train_quality_model holds out of training for calibration (the same rule)."""
+    return [t for i, t in enumerate(texts) if is_held_out(i, every)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--min-bucket", type=int, default=7)
+    parser.add_argument("--min-bucket", type=int, default=DEFAULT_MIN_BUCKET)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality.json")
     args = parser.parse_args()
     train, kinds = build(args.data)
+    sweep_buckets = range(5, 19)
     with tempfile.TemporaryDirectory() as work:
         lm_dir, q_dir = Path(work) / "lm", Path(work) / "q"
         card = train_perplexity_model(train["positives"], lm_dir)
-        train_quality_classifier(train["positives"], train["negatives"], q_dir,
-                                 calibration=train["positives"] + train["negatives"])
+        train_quality_model(train["positives"], train["negatives"], q_dir, language_model_dir=lm_dir)
         perplexity, quality, heuristics = PerplexityScorer(lm_dir), QualityScorer(q_dir), HeuristicFilter()
+        perplexity.perplexities(["모델 적재"]), quality.signal_scores(["모델 적재"])  # load models before timing
+        # The rejected alternative second signal: raw perplexity, bucketed on the same calibration texts.
+        held_positive, held_negative = (held_out_texts(train[c]) for c in ("positives", "negatives"))
+        perplexity_thresholds = fit_bucket_thresholds(-np.log(perplexity.perplexities(held_positive + held_negative)),
+                                                      class_balanced_token_weights(held_positive, held_negative))
         signals: dict[str, dict[str, np.ndarray]] = {}
-        keep: dict[str, dict[str, float]] = {}
-        speed = {}
+        keep: dict[str, dict] = {}
+        seconds = {"heuristics": 0.0, "perplexity": 0.0, "classifier": 0.0, "moore_lewis": 0.0}
+        documents = 0
         for kind, texts in kinds.items():
             batch = pa.table({"id": [str(i) for i in range(len(texts))], "text": texts})
-            start = time.perf_counter()
-            h_scores = heuristics.score_batch(batch)
-            h_keep = heuristics.decide(h_scores).keep
-            t_h = time.perf_counter()
+            documents += len(texts)
+            timer = time.perf_counter()
+            h_keep = heuristics.decide(heuristics.score_batch(batch)).keep
+            seconds["heuristics"] += time.perf_counter() - timer
+            timer = time.perf_counter()
             ppl = perplexity.perplexities(texts)
-            t_p = time.perf_counter()
-            q = quality.scores(texts)
-            t_q = time.perf_counter()
-            buckets = quality.buckets(q)
-            speed[kind] = {"heuristics": len(texts) / (t_h - start), "perplexity": len(texts) / (t_p - t_h),
-                           "quality": len(texts) / (t_q - t_p)}
+            seconds["perplexity"] += time.perf_counter() - timer
+            timer = time.perf_counter()
+            classifier = quality.classifier_scores(texts)
+            seconds["classifier"] += time.perf_counter() - timer
+            timer = time.perf_counter()
+            moore_lewis = quality.moore_lewis_scores(texts)
+            seconds["moore_lewis"] += time.perf_counter() - timer
+            c_bucket, m_bucket = quality.buckets("classifier", classifier), quality.buckets("moore_lewis", moore_lewis)
+            p_bucket = assign_buckets(-np.log(ppl), perplexity_thresholds)
+            ensemble = np.maximum(c_bucket, m_bucket)
             tail = np.array([b == "tail" for b in perplexity.buckets(ppl)])
-            signals[kind] = {"heuristics": h_keep.astype(float), "neg_perplexity": -ppl, "quality": q}
-            chain = h_keep & ~tail & (buckets >= args.min_bucket)
-            sweep = {b: round(float((h_keep & (buckets >= b)).mean()), 3) for b in range(5, 16)}
-            keep[kind] = {"chain_without_perplexity_by_min_bucket": sweep,"heuristics": round(float(h_keep.mean()), 3), "perplexity_not_tail": round(float((~tail).mean()), 3),
-                          "quality_bucket_ok": round(float((buckets >= args.min_bucket).mean()), 3),
-                          "chain": round(float(chain.mean()), 3), "documents": len(texts)}
+            signals[kind] = {"heuristics": h_keep.astype(float), "neg_perplexity": -ppl, "classifier": classifier,
+                             "moore_lewis": moore_lewis, "ensemble_bucket": ensemble.astype(float)}
+
+            def kept_share(mask: np.ndarray) -> float:
+                return round(float(mask.mean()), 3)
+
+            keep[kind] = {
+                "documents": len(texts),
+                "heuristics": kept_share(h_keep),
+                "perplexity_not_tail": kept_share(~tail),
+                "chain": kept_share(h_keep & (ensemble >= args.min_bucket)),
+                "chain_rejecting_perplexity_tail": kept_share(h_keep & ~tail & (ensemble >= args.min_bucket)),
+                "by_min_bucket": {
+                    name: {b: kept_share(h_keep & (buckets >= b)) for b in sweep_buckets}
+                    for name, buckets in (("classifier", c_bucket), ("moore_lewis", m_bucket),
+                                          ("ensemble", ensemble),
+                                          ("classifier_max_raw_perplexity", np.maximum(c_bucket, p_bucket)))}}
     auc = {kind: {name: round(roc_auc(signals["clean"][name], values), 3) for name, values in signals[kind].items()}
            for kind in kinds if kind != "clean"}
+    docs_per_s = {name: round(documents / s, 1) for name, s in seconds.items()}
     print(f"perplexity cut-offs: head <= {card['head_max']:.0f}, middle <= {card['middle_max']:.0f}")
-    print(f"{'kind':8s} {'docs':>5s} | keep: heuristics  ppl!=tail  bucket>={args.min_bucket}  chain | "
-          f"AUC vs clean: heuristics  perplexity  quality")
+    names = ("heuristics", "neg_perplexity", "classifier", "moore_lewis", "ensemble_bucket")
+    print(f"{'kind':8s} {'docs':>5s} | kept: heuristics chain(b>={args.min_bucket}) +ppl-tail | AUC vs clean: "
+          + " ".join(f"{n:>15s}" for n in names))
     for kind, row in keep.items():
-        a = auc.get(kind, {})
-        print(f"{kind:8s} {row['documents']:5d} | {row['heuristics']:15.3f} {row['perplexity_not_tail']:10.3f} "
-              f"{row['quality_bucket_ok']:10.3f} {row['chain']:6.3f} | "
-              + ("" if not a else f"{a['heuristics']:23.3f} {a['neg_perplexity']:11.3f} {a['quality']:8.3f}"))
-    print("kept by heuristics + bucket >= b (no perplexity rejection):")
-    for b in range(5, 16):
-        print(f"  b={b:2d}: " + "  ".join(f"{k} {row['chain_without_perplexity_by_min_bucket'][b]:.3f}" for k, row in keep.items()))
-    docs_per_s = {name: round(float(np.mean([s[name] for s in speed.values()])), 1) for name in ("heuristics", "perplexity", "quality")}
+        a = auc.get(kind)
+        print(f"{kind:8s} {row['documents']:5d} | {row['heuristics']:16.3f} {row['chain']:13.3f} "
+              f"{row['chain_rejecting_perplexity_tail']:8.3f} | " + ("" if not a else " ".join(f"{a[n]:15.3f}" for n in names)))
+    for name in ("classifier", "ensemble", "classifier_max_raw_perplexity"):
+        print(f"kept by heuristics + {name} bucket >= b:")
+        for b in sweep_buckets:
+            print(f"  b={b:2d}: " + "  ".join(f"{k} {row['by_min_bucket'][name][b]:.3f}" for k, row in keep.items()))
     print(f"scoring speed, one core, docs/s: {docs_per_s}")
     args.out.write_text(json.dumps({"keep": keep, "auc": auc, "docs_per_second": docs_per_s,
-                                    "perplexity_card": card, "min_bucket": args.min_bucket}, ensure_ascii=False, indent=2) + "\n")
+                                    "perplexity_card": card, "min_bucket": args.min_bucket},
+                                   ensure_ascii=False, indent=2) + "\n")
     return 0
 
 

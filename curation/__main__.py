@@ -3,8 +3,8 @@
     python -m curation langid IN OUT [--threshold 0.5] [--rejects REJECTS]
     python -m curation train-kenlm --corpus C --out MODEL
     python -m curation perplexity IN OUT --model MODEL [--reject tail]
-    python -m curation train-quality --positive P --negative N --out MODEL [--calibration C]
-    python -m curation quality IN OUT --model MODEL [--min-bucket 7]
+    python -m curation train-quality --positive P --negative N --out MODEL [--language-model LM]
+    python -m curation quality IN OUT --model MODEL [--min-bucket 10]
     python -m curation heuristics IN OUT [--skip-column quality_bucket --skip-at-or-above 18]
     python -m curation dedup  IN OUT [--threshold 0.8] [--backend cpu|gpu] [--rejects REJECTS]
 
@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from curation.documents import REJECT_SCHEMA
 from curation.io import AtomicTableWriter, iter_document_batches
+from curation.quality import DEFAULT_MIN_BUCKET
 from curation.stage import StageCounts
 
 EXIT_BAD_INPUT = 2
@@ -84,12 +85,14 @@ def _train_kenlm(args: argparse.Namespace) -> str:
 
 
 def _train_quality(args: argparse.Namespace) -> str:
-    from curation.quality import train_quality_classifier
+    from curation.quality import train_quality_model
 
-    calibration = list(_texts(args.calibration)) if args.calibration else None
-    card = train_quality_classifier(_texts(args.positive), _texts(args.negative), args.out, calibration=calibration)
-    return (f"train-quality: {card['examples']['hq']} positive, {card['examples']['lq']} negative, "
-            f"{card['calibration_documents']} calibration documents -> {args.out}")
+    card = train_quality_model(_texts(args.positive), _texts(args.negative), args.out,
+                               language_model_dir=args.language_model)
+    held = card["calibration_documents"]
+    return (f"train-quality: {card['examples']['hq']} positive, {card['examples']['lq']} negative, signals "
+            f"{'+'.join(card['signals'])}, buckets fitted on {held['positive']}+{held['negative']} held-out "
+            f"documents -> {args.out}")
 
 
 def _dedup(args: argparse.Namespace, read: ReadBatches) -> Split:
@@ -141,14 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     train_quality = commands.add_parser("train-quality", help="train the fastText quality classifier")
     train_quality.add_argument("--positive", required=True, help="JSONL or Parquet of good documents")
     train_quality.add_argument("--negative", required=True, help="JSONL or Parquet of web documents")
-    train_quality.add_argument("--calibration", help="documents to fit the 20 buckets on (default: the training set)")
+    train_quality.add_argument("--language-model", help="folder written by train-kenlm on the positives: adds the "
+                               "Moore-Lewis signal (a web KenLM is trained on the negatives)")
     train_quality.add_argument("--out", required=True, help="model folder")
     train_quality.set_defaults(train=_train_quality)
 
     quality = commands.add_parser("quality", help="adds quality_score, quality_bucket")
     _add_io(quality)
     quality.add_argument("--model", required=True, help="folder written by train-quality")
-    quality.add_argument("--min-bucket", type=int, default=7, help="reject buckets below (0-19)")
+    quality.add_argument("--min-bucket", type=int, default=DEFAULT_MIN_BUCKET, help="reject buckets below (0-19)")
     quality.set_defaults(run=_quality)
 
     from curation.dedup.minhash import MinHashConfig

@@ -65,37 +65,36 @@ class PerplexityModelFiles:
         self.cutoffs = self.directory / "cutoffs.json"
 
 
-def train_perplexity_model(texts: Iterable[str], out_dir: str | Path, vocab_size: int = 2000, order: int = 4,
-                           percentiles: tuple[float, float] = (50.0, 95.0), calibration_every: int = 5,
-                           memory: str = "256M") -> dict:
-    """Train SentencePiece + KenLM on the reference `texts` and fit the bucket cut-offs on a
-    held-out share of them (every `calibration_every`-th text): perplexities of training text
-    are far lower than of unseen prose, so cut-offs fitted on it would call all new prose tail.
-    Returns the model card (sizes, cut-offs), also written as cutoffs.json."""
+def is_held_out(index: int, every: int = 5) -> bool:
+    """The calibration rule shared by every model trained on the reference: every `every`-th
+    text is held out of training, so cut-offs and buckets are fitted on text the model has not
+    seen (perplexities of training text are far lower than of unseen prose)."""
+    return index % every == every - 1
+
+
+def train_sentencepiece(lines: Sequence[str], out_model: Path, vocab_size: int) -> None:
     import sentencepiece as spm
 
-    files = PerplexityModelFiles(Path(out_dir))
-    files.directory.mkdir(parents=True, exist_ok=True)
-    calibration: list[str] = []
-    lines: list[str] = []
-    for i, text in enumerate(texts):
-        if i % calibration_every == calibration_every - 1:
-            calibration.append(text)
-        else:
-            lines.extend(normalize_for_lm(text))
-    if len(lines) < 10:
-        raise ValueError(f"need at least 10 lines of reference text to train a language model, got {len(lines)}")
     with tempfile.TemporaryDirectory() as work:
         corpus = Path(work) / "corpus.txt"
         corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
         spm.SentencePieceTrainer.train(
             input=str(corpus), model_prefix=str(Path(work) / "sp"), vocab_size=vocab_size, model_type="unigram",
             character_coverage=0.9995, hard_vocab_limit=False, num_threads=1, minloglevel=2)
-        shutil.copy(Path(work) / "sp.model", files.sentencepiece)
-        processor = spm.SentencePieceProcessor(model_file=str(files.sentencepiece))
+        shutil.copy(Path(work) / "sp.model", out_model)
+
+
+def train_kenlm(lines: Iterable[str], sentencepiece_model: Path, out_binary: Path, order: int = 4,
+                memory: str = "256M") -> None:
+    """KenLM's own lmplz over the SentencePiece pieces of `lines`, then build_binary."""
+    import sentencepiece as spm
+
+    processor = spm.SentencePieceProcessor(model_file=str(sentencepiece_model))
+    with tempfile.TemporaryDirectory() as work:
         pieces = Path(work) / "pieces.txt"
-        pieces.write_text("\n".join(" ".join(processor.encode(line, out_type=str)) for line in lines) + "\n",
-                          encoding="utf-8")
+        with pieces.open("w", encoding="utf-8") as handle:
+            for line in lines:
+                handle.write(" ".join(processor.encode(line, out_type=str)) + "\n")
         arpa = Path(work) / "lm.arpa"
         # --discount_fallback: a small corpus lacks the counts-of-counts Kneser-Ney needs.
         with pieces.open("rb") as source, arpa.open("wb") as sink:
@@ -103,14 +102,35 @@ def train_perplexity_model(texts: Iterable[str], out_dir: str | Path, vocab_size
                                  stdin=source, stdout=sink, stderr=subprocess.PIPE, check=False)
         if run.returncode != 0:
             raise RuntimeError(f"lmplz failed: {run.stderr.decode(errors='replace')[-2000:]}")
-        tmp_binary = files.kenlm.with_suffix(".tmp")
+        tmp_binary = out_binary.with_suffix(".tmp")
         run = subprocess.run([_tool("build_binary"), str(arpa), str(tmp_binary)], capture_output=True, check=False)
         if run.returncode != 0:
             raise RuntimeError(f"build_binary failed: {run.stderr.decode(errors='replace')[-2000:]}")
-        os.replace(tmp_binary, files.kenlm)
-    scorer = PerplexityScorer(files.directory, cutoffs=(np.inf, np.inf))
+        os.replace(tmp_binary, out_binary)
+
+
+def train_perplexity_model(texts: Iterable[str], out_dir: str | Path, vocab_size: int = 2000, order: int = 4,
+                           percentiles: tuple[float, float] = (50.0, 95.0), calibration_every: int = 5,
+                           memory: str = "256M") -> dict:
+    """Train SentencePiece + KenLM on the reference `texts` and fit the bucket cut-offs on the
+    held-out share of them (`is_held_out`). Returns the model card (sizes, cut-offs), also
+    written as cutoffs.json."""
+    files = PerplexityModelFiles(Path(out_dir))
+    files.directory.mkdir(parents=True, exist_ok=True)
+    calibration: list[str] = []
+    lines: list[str] = []
+    for i, text in enumerate(texts):
+        if is_held_out(i, calibration_every):
+            calibration.append(text)
+        else:
+            lines.extend(normalize_for_lm(text))
+    if len(lines) < 10:
+        raise ValueError(f"need at least 10 lines of reference text to train a language model, got {len(lines)}")
     if not calibration:
         raise ValueError("no calibration texts: give at least calibration_every reference texts")
+    train_sentencepiece(lines, files.sentencepiece, vocab_size)
+    train_kenlm(lines, files.sentencepiece, files.kenlm, order, memory)
+    scorer = PerplexityScorer(files.directory, cutoffs=(np.inf, np.inf))
     reference = scorer.perplexities(calibration)
     head, tail = (float(np.percentile(reference, p)) for p in percentiles)
     card = {"lines": len(lines), "calibration_texts": len(calibration), "vocab_size": vocab_size, "order": order,
@@ -121,24 +141,47 @@ def train_perplexity_model(texts: Iterable[str], out_dir: str | Path, vocab_size
     return card
 
 
-class PerplexityScorer:
-    """Perplexity of texts under a trained model folder; loads lazily (pickles to workers)."""
+class PieceLanguageModel:
+    """A KenLM model over SentencePiece pieces; loads lazily, so it pickles to workers."""
 
-    def __init__(self, model_dir: str | Path, cutoffs: tuple[float, float] | None = None) -> None:
-        self.files = PerplexityModelFiles(Path(model_dir))
-        self._cutoffs = cutoffs
+    def __init__(self, sentencepiece_model: str | Path, kenlm_model: str | Path) -> None:
+        self.sentencepiece_model, self.kenlm_model = Path(sentencepiece_model), Path(kenlm_model)
 
     def __getstate__(self) -> dict:
-        return {"files": self.files, "_cutoffs": self._cutoffs}
+        return {"sentencepiece_model": self.sentencepiece_model, "kenlm_model": self.kenlm_model}
 
     @cached_property
     def _models(self):
         import kenlm
         import sentencepiece as spm
 
-        if not self.files.kenlm.exists():
-            raise FileNotFoundError(f"no KenLM model at {self.files.kenlm}: train it first")
-        return spm.SentencePieceProcessor(model_file=str(self.files.sentencepiece)), kenlm.Model(str(self.files.kenlm))
+        if not self.kenlm_model.exists():
+            raise FileNotFoundError(f"no KenLM model at {self.kenlm_model}: train it first")
+        return spm.SentencePieceProcessor(model_file=str(self.sentencepiece_model)), kenlm.Model(str(self.kenlm_model))
+
+    def encode(self, texts: Sequence[str]) -> list[list[str]]:
+        """Each text as its normalised lines of space-joined pieces."""
+        processor, _ = self._models
+        return [[" ".join(processor.encode(line, out_type=str)) for line in normalize_for_lm(t)] for t in texts]
+
+    def log10_per_piece(self, encoded: Sequence[Sequence[str]]) -> np.ndarray:
+        """Mean log10 probability per piece (incl. each line's </s>); NaN for empty texts."""
+        _, model = self._models
+        out = np.full(len(encoded), np.nan)
+        for i, lines in enumerate(encoded):
+            pieces = sum(line.count(" ") + 2 for line in lines)  # pieces + </s> per line
+            if pieces:
+                out[i] = sum(model.score(line, bos=True, eos=True) for line in lines) / pieces
+        return out
+
+
+class PerplexityScorer:
+    """Perplexity of texts under a trained model folder; loads lazily (pickles to workers)."""
+
+    def __init__(self, model_dir: str | Path, cutoffs: tuple[float, float] | None = None) -> None:
+        self.files = PerplexityModelFiles(Path(model_dir))
+        self.model = PieceLanguageModel(self.files.sentencepiece, self.files.kenlm)
+        self._cutoffs = cutoffs
 
     @property
     def cutoffs(self) -> tuple[float, float]:
@@ -148,16 +191,9 @@ class PerplexityScorer:
         return self._cutoffs
 
     def perplexities(self, texts: Sequence[str]) -> np.ndarray:
-        processor, model = self._models
-        out = np.empty(len(texts))
-        for i, text in enumerate(texts):
-            log10, pieces = 0.0, 0
-            for line in normalize_for_lm(text):
-                encoded = processor.encode(line, out_type=str)
-                log10 += model.score(" ".join(encoded), bos=True, eos=True)
-                pieces += len(encoded) + 1  # + </s>
-            out[i] = 10.0 ** (-log10 / pieces) if pieces else np.inf
-        return out
+        """10 ** -(mean log10 p per piece); inf for a text with no pieces."""
+        mean_log10 = self.model.log10_per_piece(self.model.encode(texts))
+        return np.where(np.isnan(mean_log10), np.inf, 10.0 ** -np.nan_to_num(mean_log10))
 
     def buckets(self, perplexities: np.ndarray) -> list[str]:
         head, middle = self.cutoffs

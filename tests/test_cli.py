@@ -107,9 +107,11 @@ def test_train_and_score_quality_and_perplexity_from_the_command_line(tmp_path, 
     result = run_cli("train-kenlm", "--corpus", reference, "--out", str(tmp_path / "lm"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("train-kenlm: 512 lines, 128 calibration texts")
-    result = run_cli("train-quality", "--positive", reference, "--negative", str(negative), "--out", str(tmp_path / "q"))
+    result = run_cli("train-quality", "--positive", reference, "--negative", str(negative), "--out", str(tmp_path / "q"),
+                     "--language-model", str(tmp_path / "lm"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("train-quality: 640 positive, 300 negative")
+    assert result.stdout.startswith("train-quality: 512 positive, 240 negative, signals classifier+moore_lewis, "
+                                    "buckets fitted on 128+60 held-out documents")
 
     docs = tmp_path / "docs.jsonl"
     docs.write_text(json.dumps({"id": "p", "text": "정부는 내년부터 청년 고용을 늘리기 위한 새로운 정책을 시행한다고 밝혔다."},

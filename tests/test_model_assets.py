@@ -42,12 +42,19 @@ def test_models_train_scoring_runs_and_retraining_makes_it_stale(env):
     assert (tmp_path / "models" / "quality_model" / "quality.bin").exists()
     assert (tmp_path / "models" / "perplexity_model" / "lm.binary").exists()
     quality_meta = trained.asset_materializations_for_node("models__quality_model")[0].metadata
-    assert quality_meta["positives"].value == 640 and quality_meta["negatives"].value > 0
+    # 4/5 of each class trains; the held-out fifth fits both signals' buckets.
+    assert quality_meta["positives"].value == 512 and quality_meta["negatives"].value > 0
+    assert quality_meta["calibration_documents"].value["positive"] == 128
+    assert set(quality_meta["thresholds"].value) == {"classifier", "moore_lewis"}
 
-    scored = dg.materialize(web_scoring, partition_key=SNAPSHOT, instance=instance, resources=resources)
+    # min_bucket 0 keeps every document, so that the scored columns can be read back (the
+    # sample's web pages are the classifier's own negatives: the default rejects them).
+    scored = dg.materialize(web_scoring, partition_key=SNAPSHOT, instance=instance, resources=resources,
+                            run_config={"ops": {"web__quality_filtered": {"config": {"min_bucket": 0}}}})
     assert scored.success
     manifest = read_manifest(str(tmp_path / "store"), "web/quality_filtered", SNAPSHOT)
-    assert {"perplexity", "perplexity_bucket", "quality_score", "quality_bucket"} <= set(manifest.columns)
+    assert {"perplexity", "perplexity_bucket", "quality_score", "quality_classifier_bucket", "moore_lewis_score",
+            "moore_lewis_bucket", "quality_bucket"} <= set(manifest.columns)
     key = dg.AssetKey(["web", "quality_filtered"])
     assert status(instance, key, SNAPSHOT) == StaleStatus.FRESH
 

@@ -1,5 +1,6 @@
-"""Quality classifier: token-weighted bucket thresholds, bucket names, and the train -> score
-round trip on the shipped reference sample."""
+"""Quality signals: token-weighted bucket thresholds, bucket names, the train -> score round
+trip of the fastText classifier and the Moore-Lewis signal on the shipped reference sample,
+and their maximum-bucket ensemble."""
 
 import json
 import random
@@ -13,9 +14,11 @@ from curation.quality import (
     QualityScorer,
     assign_buckets,
     bucket_name,
+    class_balanced_token_weights,
     fit_bucket_thresholds,
-    train_quality_classifier,
+    train_quality_model,
 )
+from curation.perplexity import train_perplexity_model
 
 NOISE_WORDS = ["ㅋㅋㅋ", "ㅠㅠ", "대박", "무료", "클릭", "이벤트", "할인", "쿠폰", "최저가", "당첨", "ㄹㅇ", "개꿀",
                "http://spam.example.kr", "지금", "바로", "가입", "!!!", "★", "문의", "010-0000-0000"]
@@ -50,6 +53,12 @@ def test_bucket_names_follow_nemotron_cc():
         bucket_name(20)
 
 
+def test_calibration_weights_give_each_class_half():
+    weights = class_balanced_token_weights(["짧은 글"] * 3, ["아주 긴 웹 문서 " * 50])
+    assert weights[:3].sum() == pytest.approx(0.5) and weights[3:].sum() == pytest.approx(0.5)
+    assert weights[0] == pytest.approx(weights[1])
+
+
 @pytest.fixture(scope="module")
 def trained(sample_dir, tmp_path_factory):
     rng = random.Random(0)
@@ -57,36 +66,61 @@ def trained(sample_dir, tmp_path_factory):
     rng.shuffle(reference)
     train, unseen = reference[:500], reference[500:]
     negatives = noise(rng, 500)
+    lm = tmp_path_factory.mktemp("lm")
+    train_perplexity_model(train, lm)
     out = tmp_path_factory.mktemp("quality")
-    card = train_quality_classifier(train, negatives, out, calibration=train + negatives)
+    card = train_quality_model(train, negatives, out, language_model_dir=lm)
     return out, card, unseen, noise(random.Random(99), 140)
 
 
-def test_round_trip_scores_unseen_prose_above_noise(trained):
-    out, card, unseen, unseen_noise = trained
-    assert card["examples"] == {"hq": 500, "lq": 500} and len(card["thresholds"]) == 19
-    scorer = QualityScorer(out)  # thresholds read back from card.json
-    prose_buckets = scorer.buckets(scorer.scores(unseen))
-    noise_buckets = scorer.buckets(scorer.scores(unseen_noise))
-    assert np.median(prose_buckets) >= 12
-    assert np.median(noise_buckets) <= 6
-    # Buckets are shares of the calibration tokens (here ~40 % noise): noise fills the lower
-    # buckets, prose the upper ones.
-    assert (noise_buckets <= 9).mean() >= 0.95 and (prose_buckets >= 8).mean() >= 0.9
-    assert (prose_buckets[:, None] > noise_buckets[None, :]).mean() >= 0.95
+def test_training_holds_out_a_fifth_of_each_class_for_the_buckets(trained):
+    out, card, _, _ = trained
+    assert card["examples"] == {"hq": 400, "lq": 400}
+    assert card["calibration_documents"] == {"positive": 100, "negative": 100}
+    assert set(card["signals"]) == {"classifier", "moore_lewis"}
+    assert all(len(signal["thresholds"]) == 19 for signal in card["signals"].values())
+    assert {"quality.bin", "sp.model", "reference_lm.binary", "web_lm.binary", "card.json"} <= {
+        p.name for p in out.iterdir()}
 
 
-def test_filter_rejects_low_buckets_and_ensembles_by_maximum(trained):
+@pytest.mark.parametrize("signal", ["classifier", "moore_lewis"])
+def test_round_trip_puts_unseen_prose_above_noise(trained, signal):
     out, _, unseen, unseen_noise = trained
-    scorer = QualityScorer(out)
-    worst = [unseen_noise[i] for i in np.argsort(scorer.scores(unseen_noise))[:2]]
-    best = unseen[int(np.argmax(scorer.scores(unseen)))]
-    batch = pa.table({"id": ["prose", "noise", "noise-but-fluent"],
-                      "text": [best, worst[0], worst[1]],
-                      "perplexity_bucket20": [0, 0, 19]})
-    stage = QualityFilter(QualityScorer(out), ensemble_column="perplexity_bucket20")
-    kept, rejected = stage.process(batch)
-    assert kept.column("id").to_pylist() == ["prose", "noise-but-fluent"]
-    assert kept.column("quality_bucket").to_pylist()[1] == 19  # max of the two signals
-    row = rejected.to_pylist()[0]
-    assert row["reason"] == "quality_low" and json.loads(row["details"])["bucket_name"] == "low"
+    scorer = QualityScorer(out)  # thresholds read back from card.json
+    prose, junk = (scorer.buckets(signal, scorer.signal_scores(texts)[signal]) for texts in (unseen, unseen_noise))
+    # Balanced calibration: the reference-like half of the mix is buckets 10-19.
+    assert (prose >= 10).mean() >= 0.9 and (junk < 10).mean() >= 0.9
+    assert (prose[:, None] > junk[None, :]).mean() >= 0.95
+
+
+def test_ensemble_takes_the_maximum_bucket_of_the_two_signals(trained):
+    out, _, unseen, unseen_noise = trained
+    real = QualityScorer(out).thresholds
+    never = [np.inf] * 19  # every score falls in bucket 0
+    batch = pa.table({"id": ["prose", "noise"], "text": [unseen[0], unseen_noise[0]]})
+
+    def kept_ids(thresholds):
+        kept, rejected = QualityFilter(QualityScorer(out, thresholds=thresholds)).process(batch)
+        return kept, rejected
+
+    kept, rejected = kept_ids(real)
+    assert kept.column("id").to_pylist() == ["prose"]
+    row = kept.to_pylist()[0]
+    assert row["quality_bucket"] == max(row["quality_classifier_bucket"], row["moore_lewis_bucket"]) >= 10
+    details = json.loads(rejected.to_pylist()[0]["details"])
+    assert rejected.column("reason").to_pylist() == ["quality_low"] and details["min_bucket"] == 10
+    assert {"quality_classifier_bucket", "moore_lewis_bucket", "bucket_name"} <= set(details)
+    # Either signal alone keeps the prose; silencing both rejects it.
+    for silenced in ("classifier", "moore_lewis"):
+        kept, _ = kept_ids({**real, silenced: never})
+        assert kept.column("id").to_pylist() == ["prose"]
+    kept, rejected = kept_ids({"classifier": never, "moore_lewis": never})
+    assert kept.num_rows == 0 and json.loads(rejected.to_pylist()[0]["details"])["bucket_name"] == "low"
+
+
+def test_without_a_language_model_the_classifier_is_the_only_signal(trained, tmp_path):
+    _, _, unseen, unseen_noise = trained
+    card = train_quality_model(unseen, unseen_noise, tmp_path)
+    assert set(card["signals"]) == {"classifier"}
+    kept, _ = QualityFilter(QualityScorer(tmp_path)).process(pa.table({"id": ["a"], "text": [unseen[0]]}))
+    assert "moore_lewis_bucket" not in kept.column_names
