@@ -82,7 +82,7 @@ def scoring_assets(source: str, upstream: dg.AssetKey, partitions_def: dg.Partit
                          corpus_store: CorpusStore, model_store: ModelStore) -> dg.MaterializeResult:
         stage = QualityFilter(QualityScorer(model_store.folder("quality_model")), min_bucket=config.min_bucket)
         return write_partition(context, corpus_store, upstream_batches(context, corpus_store, perplexity_key), stage,
-                               preview=("id", "url", "quality_score", "quality_bucket", "text"))
+                               preview=("id", "url", "quality_classifier_bucket", "moore_lewis_bucket", "quality_bucket", "text"))
 
     return [perplexity_filtered, quality_filtered]
 
