@@ -71,6 +71,7 @@ def warc_records(context: dg.AssetExecutionContext, corpus_store: CorpusStore, w
 class ExtractionConfig(dg.Config):
     min_chars: int = 1
     max_replaced_ratio: float = 0.01
+    max_payload_bytes: int = 5 * 1024 * 1024
 
 
 @partition_asset(
@@ -78,7 +79,8 @@ class ExtractionConfig(dg.Config):
     description="Main text of each HTML response (charset detection incl. EUC-KR/CP949, jusText tuned for Korean).",
 )
 def extracted_text(context: dg.AssetExecutionContext, config: ExtractionConfig, corpus_store: CorpusStore) -> dg.MaterializeResult:
-    stage = HtmlTextExtractor(min_chars=config.min_chars, max_replaced_ratio=config.max_replaced_ratio)
+    stage = HtmlTextExtractor(min_chars=config.min_chars, max_replaced_ratio=config.max_replaced_ratio,
+                              max_payload_bytes=config.max_payload_bytes)
     result = write_partition(context, corpus_store, upstream_batches(context, corpus_store, WARC_RECORDS), stage,
                              preview=("id", "url", "charset", "charset_source", "text"))
     return result

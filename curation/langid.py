@@ -89,6 +89,8 @@ class LanguageFilter(DocumentStage):
     paragraph of shared/data/mixed_lang.jsonl and no Japanese, Chinese or English one; cut to
     20 characters, recall is 0.967 at precision 1.0 (the misses contain no Hangul). `min_letters=1` only refuses texts with no letters at all (numbers, symbols):
     one-syllable reviews such as "굿" are Korean, and length is the quality stage's business.
+    A document is judged on its first `sample_chars` characters: 100k characters settle its
+    language, and scoring a 50 MB document whole took 11 s.
     """
 
     name = "language_filter"
@@ -98,14 +100,16 @@ class LanguageFilter(DocumentStage):
         threshold: float = 0.5,
         min_letters: int = 1,
         identifier: FastTextLanguageIdentifier | None = None,
+        sample_chars: int = 100_000,
     ) -> None:
         super().__init__()
+        self.sample_chars = sample_chars
         self.threshold = threshold
         self.min_letters = min_letters
         self.identifier = identifier or FastTextLanguageIdentifier()
 
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
-        texts = text_column(batch)
+        texts = [t[: self.sample_chars] for t in text_column(batch)]
         top, top_prob, p_ko = self.identifier.predict(texts) if texts else ([], np.array([]), np.array([]))
         ratios = np.array([hangul_ratio(t) for t in texts], dtype=np.float64)
         letters = np.array([letter_count(t) for t in texts], dtype=np.int64)
