@@ -3,17 +3,21 @@
 Layout of one stage partition under a store root:
 
     {root}/{stage}/{partition}/manifest.json                  the commit point
-    {root}/{stage}/{partition}/attempt-{id}/kept/part-00000.parquet
-    {root}/{stage}/{partition}/attempt-{id}/rejects/part-00000.parquet
+    {root}/{stage}/{partition}/data-{digest}/kept/part-00000.parquet
+    {root}/{stage}/{partition}/data-{digest}/rejects/part-00000.parquet
 
-Shards are written into a fresh attempt folder that no reader knows about; the manifest that
-names them is written last and atomically. A run killed mid-write therefore leaves the previous
-manifest (and its shards) intact, and a re-run replaces the partition as a whole. Older attempt
-folders are deleted only after the new manifest is in place.
+Shards are written into a fresh attempt-{id} folder that no reader knows about. At commit the
+folder is renamed after a digest of its shards' bytes, then the manifest that names them is
+written atomically. A run killed mid-write therefore leaves the previous manifest (and its
+shards) intact and at most an orphan attempt folder, which the next commit deletes; a re-run
+replaces the partition as a whole, and one that writes the same bytes yields the same folder
+and a byte-identical manifest. Other folders are deleted only after the new manifest is in
+place.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -107,6 +111,7 @@ class PartitionWriter:
         self.partition = partition
         self.dir = partition_dir(root_path, stage, partition)
         self.attempt = f"attempt-{uuid.uuid4().hex[:12]}"
+        self._committed_folder = ""
         self.rows_per_shard = rows_per_shard
         self._writers: dict[str, _ShardSeries] = {}
         self.rejects_by_reason: Counter[str] = Counter()
@@ -144,6 +149,7 @@ class PartitionWriter:
                 f"{self.rows_kept} kept + {self.rows_rejected} rejected; refusing to commit"
             )
         shards = {kind: series.close() for kind, series in self._writers.items()}
+        shards = self._move_to_content_folder(shards)
         kept_series = self._writers.get("kept")
         manifest = Manifest(
             stage=self.stage,
@@ -160,8 +166,30 @@ class PartitionWriter:
                          for kind, paths in shards.items() if kind not in ("kept", "rejects")},
         )
         atomic_write_bytes(self.fs, posixpath.join(self.dir, MANIFEST_NAME), manifest.to_json().encode())
-        self._remove_other_attempts()
+        self._remove_other_folders(keep=self._committed_folder)
         return manifest
+
+    def _move_to_content_folder(self, shards: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Rename the attempt folder to data-{digest of its shards}; same bytes, same name."""
+        attempt_dir = posixpath.join(self.dir, self.attempt)
+        digest = hashlib.sha256()
+        for kind in sorted(shards):
+            for path in shards[kind]:
+                digest.update(posixpath.relpath(path, attempt_dir).encode() + b"\0")
+                with self.fs.open(path, "rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        digest.update(chunk)
+        folder = f"data-{digest.hexdigest()[:20]}"
+        self._committed_folder = folder
+        target = posixpath.join(self.dir, folder)
+        if not shards:
+            return shards
+        if self.fs.exists(target):  # an earlier commit wrote exactly these shards
+            self.fs.rm(attempt_dir, recursive=True)
+        else:
+            self.fs.mv(attempt_dir, target, recursive=True)
+        return {kind: [posixpath.join(target, posixpath.relpath(p, attempt_dir)) for p in paths]
+                for kind, paths in shards.items()}
 
     def abort(self) -> None:
         for series in self._writers.values():
@@ -170,10 +198,11 @@ class PartitionWriter:
         if self.fs.exists(attempt_dir):
             self.fs.rm(attempt_dir, recursive=True)
 
-    def _remove_other_attempts(self) -> None:
+    def _remove_other_folders(self, keep: str) -> None:
+        """Orphan attempts (killed runs) and data folders of replaced commits."""
         for entry in self.fs.ls(self.dir, detail=False):
             name = posixpath.basename(entry.rstrip("/"))
-            if name.startswith("attempt-") and name != self.attempt:
+            if name.startswith(("attempt-", "data-")) and name != keep:
                 self.fs.rm(entry, recursive=True)
 
     def __enter__(self) -> "PartitionWriter":

@@ -88,6 +88,8 @@ def test_web_partition_materialises_shards_rejects_and_metadata(web_result):
 def test_rematerialising_a_partition_is_idempotent(web_result, tmp_path, instance):
     _, store = web_result
     before = read(store, read_manifest(store, "web/language_filtered", SNAPSHOT))
+    partitions = sorted((tmp_path / "store" / "web").glob(f"*/{SNAPSHOT}"))
+    files_before = {p: p.read_bytes() for folder in partitions for p in folder.rglob("*") if p.is_file()}
     result = dg.materialize(
         web_assets, partition_key=SNAPSHOT, instance=instance,
         resources={"corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(tmp_path / "inbox"))},
@@ -96,8 +98,11 @@ def test_rematerialising_a_partition_is_idempotent(web_result, tmp_path, instanc
     after_manifest = read_manifest(store, "web/language_filtered", SNAPSHOT)
     assert read(store, after_manifest).equals(before)
     attempts = [p for p in (tmp_path / "store" / "web" / "language_filtered" / SNAPSHOT).iterdir()
-                if p.name.startswith("attempt-")]
+                if p.name.startswith("data-")]
     assert len(attempts) == 1
+    # Every stage re-wrote the same bytes: same content folders, byte-identical manifests and shards.
+    files_after = {p: p.read_bytes() for folder in partitions for p in folder.rglob("*") if p.is_file()}
+    assert files_after == files_before
 
 
 def test_persona_release_materialises_documents(tmp_path, instance):
@@ -175,6 +180,6 @@ def test_store_and_source_on_an_fsspec_url(sample_dir, instance):
     with fsspec.open(shards[0], "rb") as handle:
         assert pq.read_table(handle).num_rows > 0
     names = [p.rsplit("/", 1)[-1] for p in memory.ls("/store/personas/persona_documents/sample-100", detail=False)]
-    assert sorted(n.split("-")[0] for n in names) == ["attempt", "manifest.json"]  # nothing half-written
+    assert sorted(n.split("-")[0] for n in names) == ["data", "manifest.json"]  # nothing half-written
     memory.rm("/store", recursive=True)
     memory.rm("/inbox", recursive=True)

@@ -98,7 +98,7 @@ def test_earlier_partitions_are_used_without_their_text(env, tmp_path):
     # Remove every document (text) the first snapshot's stages kept or rejected; keep only
     # what the index needs: manifests, signatures, text hashes and clusters side tables.
     for stage in ("extracted_text", "language_filtered", "heuristic_filtered", "exact_deduplicated", "fuzzy_deduplicated", "warc_records"):
-        for folder in (tmp_path / "store" / "web" / stage / FIRST).glob("attempt-*/*"):
+        for folder in (tmp_path / "store" / "web" / stage / FIRST).glob("data-*/*"):
             if folder.name in ("kept", "rejects"):
                 shutil.rmtree(folder)
     dedup = [a for a in web_assets if a.key.path[-1] in ("exact_deduplicated", "minhash_signatures", "fuzzy_deduplicated")]

@@ -51,7 +51,7 @@ def test_failed_rerun_leaves_previous_partition_intact(tmp_path):
     assert read_manifest(str(tmp_path), "s", "P1") == committed
     assert read_all(shard_paths(str(tmp_path), committed)).num_rows == 3
     # the aborted attempt left nothing behind
-    assert len([p for p in (tmp_path / "s" / "P1").iterdir() if p.name.startswith("attempt-")]) == 1
+    assert len([p for p in (tmp_path / "s" / "P1").iterdir() if p.name.startswith("data-")]) == 1
 
 
 def test_rerun_replaces_partition_and_removes_old_attempts(tmp_path):
@@ -59,7 +59,7 @@ def test_rerun_replaces_partition_and_removes_old_attempts(tmp_path):
         writer = PartitionWriter(str(tmp_path), "s", "P1")
         writer.write_kept(docs(n))
         manifest = writer.commit(rows_in=n)
-    attempts = [p for p in (tmp_path / "s" / "P1").iterdir() if p.name.startswith("attempt-")]
+    attempts = [p for p in (tmp_path / "s" / "P1").iterdir() if p.name.startswith("data-")]
     assert len(attempts) == 1
     assert read_all(shard_paths(str(tmp_path), manifest)).num_rows == 5
 
