@@ -7,8 +7,10 @@ from assets.partitions import persona_releases, web_snapshots
 from assets.personas import PERSONA_DOCUMENTS, persona_documents, persona_rows
 from assets.models import perplexity_model, quality_model
 from assets.stages import curation_chain, scoring_assets
+from assets.synthetic import PERSONA_QA, persona_qa, rephrased
 from assets.web import EXTRACTED_TEXT, extracted_text, warc_records
 from resources.corpus_store import CorpusStore
+from resources.llm import LLMResource
 from resources.models import ModelStore, ReferenceCorpus
 from resources.sources import PersonaReleases, WebInbox
 
@@ -18,6 +20,10 @@ persona_assets = [persona_rows, persona_documents, *curation_chain("personas", P
 web_scoring = scoring_assets("web", dg.AssetKey(["web", "fuzzy_deduplicated"]), web_snapshots)
 persona_scoring = scoring_assets("personas", dg.AssetKey(["personas", "fuzzy_deduplicated"]), persona_releases)
 model_assets = [perplexity_model, quality_model]
+# Generated persona QA goes through the same chain as any source, then is scored like one.
+synthetic_persona_assets = [persona_qa, *curation_chain("synthetic", PERSONA_QA, persona_releases),
+                            *scoring_assets("synthetic", dg.AssetKey(["synthetic", "fuzzy_deduplicated"]),
+                                            persona_releases)]
 
 
 def _job(name: str, assets: list, partitions_def, description: str):
@@ -32,15 +38,22 @@ train_models_job = _job("train_models", model_assets, None, "Train the perplexit
 web_scoring_job = _job("web_scoring", web_scoring, web_snapshots, "Perplexity and quality stages of one snapshot.")
 personas_scoring_job = _job("personas_scoring", persona_scoring, persona_releases,
                             "Perplexity and quality stages of one persona release.")
+web_synthetic_job = _job("web_synthetic", [rephrased], web_snapshots,
+                         "Nemotron-CC rephrasing of one snapshot (skipped without an LLM endpoint).")
+personas_synthetic_job = _job("personas_synthetic", synthetic_persona_assets, persona_releases,
+                              "Persona-grounded QA of one release, then its curation chain (skipped without an "
+                              "LLM endpoint).")
 
 
 def default_resources() -> dict:
     return {"corpus_store": CorpusStore(), "web_inbox": WebInbox(), "persona_source": PersonaReleases(),
-            "model_store": ModelStore(), "reference_corpus": ReferenceCorpus()}
+            "model_store": ModelStore(), "reference_corpus": ReferenceCorpus(), "llm": LLMResource()}
 
 
 defs = dg.Definitions(
-    assets=[*web_assets, *persona_assets, *model_assets, *web_scoring, *persona_scoring],
-    jobs=[web_curation_job, personas_curation_job, train_models_job, web_scoring_job, personas_scoring_job],
+    assets=[*web_assets, *persona_assets, *model_assets, *web_scoring, *persona_scoring, rephrased,
+            *synthetic_persona_assets],
+    jobs=[web_curation_job, personas_curation_job, train_models_job, web_scoring_job, personas_scoring_job,
+          web_synthetic_job, personas_synthetic_job],
     resources=default_resources(),
 )

@@ -14,11 +14,14 @@ from resources.corpus_store import CorpusStore
 
 
 def partition_asset(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition, description: str,
-                    deps: list[dg.AssetKey] | None = None, code_version: str = "1"):
+                    deps: list[dg.AssetKey] | None = None, code_version: str = "1", output_required: bool = True):
     """The decorator of every corpus asset: grouped by source (the key's first part), one
-    partitions definition per source, Parquet shards in the CorpusStore."""
+    partitions definition per source, Parquet shards in the CorpusStore. With
+    `output_required=False` the asset may yield nothing, and is then skipped with its
+    downstream assets instead of failing the run."""
     return dg.asset(key=key, deps=deps, group_name=key.path[0], partitions_def=partitions_def,
-                    kinds={"python", "parquet"}, code_version=code_version, description=description)
+                    kinds={"python", "parquet"}, code_version=code_version, description=description,
+                    output_required=output_required)
 
 
 DEFAULT_PREVIEW = ("id", "url", "language", "language_score", "text")

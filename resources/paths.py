@@ -26,3 +26,7 @@ def default_model_root() -> str:
 
 def default_reference_corpus() -> str:
     return os.environ.get("CURATION_REFERENCE", str(PROJECT_ROOT / "data" / "sample" / "reference" / "reference_ko.jsonl"))
+
+
+def default_llm_cache() -> str:
+    return os.environ.get("CURATION_LLM_CACHE", str(PROJECT_ROOT / "out" / "llm_cache"))

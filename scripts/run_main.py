@@ -17,6 +17,7 @@ from assets.partitions import persona_releases, web_snapshots
 from curation.io import read_manifest
 from resources.sources import PersonaReleases, WebInbox
 from resources.corpus_store import CorpusStore
+from resources.llm import LLMResource
 
 
 # Step events go to the instance (and the UI) anyway; the console shows one line per stage.
@@ -37,8 +38,10 @@ def main() -> int:
     releases = [r for r in persona_releases.get_partition_keys() if "://" not in personas.releases[r]]
     runs = []
     # Curate up to dedup, train the models (their negatives are the web documents), then score.
+    # The synthetic jobs need an LLM endpoint; without one their assets are skipped, not failed.
     plan = (("web_curation", snapshots), ("personas_curation", releases), ("train_models", [None]),
-            ("web_scoring", snapshots), ("personas_scoring", releases))
+            ("web_scoring", snapshots), ("personas_scoring", releases),
+            ("web_synthetic", snapshots), ("personas_synthetic", releases))
     for job_name, keys in plan:
         job = defs.resolve_job_def(job_name)
         for key in keys:
@@ -53,7 +56,7 @@ def main() -> int:
         stage = "/".join(asset_key.path)
         if asset_key.path[0] == "models":
             continue
-        keys = snapshots if asset_key.path[0] == "web" else releases
+        keys = snapshots if asset_key.path[0] == "web" else releases  # personas and synthetic
         for key in keys:
             try:
                 m = read_manifest(store.root, stage, key)
@@ -61,6 +64,9 @@ def main() -> int:
                 continue
             reasons = ", ".join(f"{r}={n}" for r, n in m.rejects_by_reason.items()) or "-"
             print(f"  {stage:32s} {key:16s} in={m.rows_in:5d} kept={m.rows_kept:5d} rejected={m.rows_rejected:4d} ({reasons})")
+    llm_missing = LLMResource().unavailable_reason()
+    if llm_missing:
+        print(f"\nSynthetic assets (web/rephrased, synthetic/*) skipped: {llm_missing}")
     print(f"\nStore:         {store.root}")
     print(f"Dagster home:  {os.environ['DAGSTER_HOME']} (runs recorded there)")
     print("Browse:        bash scripts/ui.sh  ->  http://127.0.0.1:3000")
