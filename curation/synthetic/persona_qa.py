@@ -42,7 +42,6 @@ QA_SCHEMA = pa.schema([
     pa.field("model", pa.string()),
     pa.field("prompt_tokens", pa.int64()),
     pa.field("completion_tokens", pa.int64()),
-    pa.field("cached", pa.bool_()),
 ])
 
 

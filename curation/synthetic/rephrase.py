@@ -26,7 +26,6 @@ REPHRASED_SCHEMA = pa.schema([
     pa.field("model", pa.string()),
     pa.field("prompt_tokens", pa.int64()),
     pa.field("completion_tokens", pa.int64()),
-    pa.field("cached", pa.bool_()),
 ])
 
 

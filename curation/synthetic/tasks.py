@@ -52,9 +52,9 @@ def outcome_tables(outcomes: Sequence[Outcome], schema: pa.Schema, stage: str) -
     """(outputs, rejects): outputs carry the task's row, the text, model and token counts."""
     kept, rejected = [], []
     for o in outcomes:
+        # Not whether it came from the cache: outputs stay the same bytes on a re-run.
         usage = ({"model": o.completion.model, "prompt_tokens": o.completion.prompt_tokens,
-                  "completion_tokens": o.completion.completion_tokens, "cached": o.completion.cached}
-                 if o.completion else {})
+                  "completion_tokens": o.completion.completion_tokens} if o.completion else {})
         if o.reason is None:
             kept.append({**o.task.row, "id": o.task.id, "text": o.text, **usage})
         else:
