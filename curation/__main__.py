@@ -7,6 +7,7 @@
     python -m curation quality IN OUT --model MODEL [--min-bucket 10]
     python -m curation heuristics IN OUT [--skip-column quality_bucket --skip-at-or-above 18]
     python -m curation dedup  IN OUT [--threshold 0.8] [--backend cpu|gpu] [--rejects REJECTS]
+    python -m curation pii IN OUT [--types RRN PHONE ...]
 
 OUT holds the kept documents with the stage's columns added; rejected documents go to REJECTS
 (default: OUT with `.rejects` before the extension) with stage, reason and details. Prints one
@@ -95,6 +96,13 @@ def _train_quality(args: argparse.Namespace) -> str:
             f"documents -> {args.out}")
 
 
+def _pii(args: argparse.Namespace, read: ReadBatches) -> Split:
+    from curation.pii import PiiRedactor
+
+    stage = PiiRedactor(types=args.types)
+    return stage.counts, (stage.process(batch) for batch in read())
+
+
 def _dedup(args: argparse.Namespace, read: ReadBatches) -> Split:
     from curation.dedup.backend import make_hasher
     from curation.dedup.minhash import MinHashConfig
@@ -169,6 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     dedup.add_argument("--no-verify", action="store_true", help="keep every LSH candidate pair unverified")
     dedup.add_argument("--no-exact", action="store_true", help="skip the exact-hash pass")
     dedup.set_defaults(run=_dedup)
+
+    from curation.pii import PII_TYPES
+
+    pii = commands.add_parser("pii", help="redact PII with typed placeholders (<RRN>, <PHONE>...); keeps every "
+                              "document, adds pii_redactions (counts by type)")
+    _add_io(pii)
+    pii.add_argument("--types", nargs="+", choices=PII_TYPES, metavar="TYPE",
+                     help=f"types to redact (default all: {' '.join(PII_TYPES)})")
+    pii.set_defaults(run=_pii)
     return parser
 
 
