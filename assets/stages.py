@@ -15,6 +15,7 @@ from curation.heuristics import HeuristicFilter
 from curation.perplexity import PerplexityFilter, PerplexityScorer
 from curation.quality import DEFAULT_MIN_BUCKET, QualityFilter, QualityScorer
 from curation.langid import LanguageFilter
+from curation.pii import PiiRedactor
 from resources.corpus_store import CorpusStore
 from resources.models import ModelStore
 
@@ -48,6 +49,27 @@ def heuristic_filtered_asset(source: str, upstream: dg.AssetKey, partitions_def:
                                HeuristicFilter(), preview=("id", "url", "syllables", "mean_eojeol_length", "text"))
 
     return heuristic_filtered
+
+
+class PiiConfig(dg.Config):
+    types: list[str] = []  # empty: every type (RRN, FRN, PHONE, EMAIL, CARD, ACCOUNT, BRN, PASSPORT, IP)
+
+
+def pii_redacted_asset(source: str, upstream: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @partition_asset(
+        dg.AssetKey([source, "pii_redacted"]), partitions_def, deps=[upstream],
+        description="Korean PII (resident/foreigner registration, phone, e-mail, card, account, business "
+                    "registration, passport numbers, IPs) replaced by typed placeholders such as <RRN>; "
+                    "counts by type, never the values.",
+    )
+    def pii_redacted(context: dg.AssetExecutionContext, config: PiiConfig, corpus_store: CorpusStore) -> dg.MaterializeResult:
+        stage = PiiRedactor(types=config.types or None)
+        return write_partition(context, corpus_store, upstream_batches(context, corpus_store, upstream), stage,
+                               extra=lambda: {"pii_redactions_by_type": dict(sorted(stage.redactions_by_type.items())),
+                                              "documents_with_pii": stage.documents_with_pii},
+                               preview=("id", "url", "pii_redactions", "text"))
+
+    return pii_redacted
 
 
 class PerplexityFilterConfig(dg.Config):
@@ -89,6 +111,9 @@ def scoring_assets(source: str, upstream: dg.AssetKey, partitions_def: dg.Partit
 
 def curation_chain(source: str, documents: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     """The stage assets after a source's document asset, in order."""
-    language = language_filtered_asset(source, documents, partitions_def)
+    # Redact first: every later stage, its rejects and its metadata previews see placeholders
+    # only, and copies that differ only in a phone number collapse in dedup.
+    pii = pii_redacted_asset(source, documents, partitions_def)
+    language = language_filtered_asset(source, pii.key, partitions_def)
     heuristics = heuristic_filtered_asset(source, language.key, partitions_def)
-    return [language, heuristics, *dedup_assets(source, heuristics.key, partitions_def)]
+    return [pii, language, heuristics, *dedup_assets(source, heuristics.key, partitions_def)]

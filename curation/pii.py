@@ -542,12 +542,16 @@ class PiiRedactor(DocumentStage):
         super().__init__()
         self.types = _type_key(types)
         _selected(self.types)  # unknown types fail here, before any batch
+        self.redactions_by_type: Counter = Counter()  # over every batch, for run metadata
+        self.documents_with_pii = 0
 
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
         texts: list[str | None] = []
         counts: list[str] = []
         for text in batch.column("text").cast(pa.string()).to_pylist():
             redacted, found = redact(text, self.types) if text else (text, Counter())
+            self.redactions_by_type.update(found)
+            self.documents_with_pii += bool(found)
             texts.append(redacted)
             counts.append(json.dumps(dict(sorted(found.items()))))
         return {"text": pa.array(texts, pa.string()), "pii_redactions": pa.array(counts, pa.string())}

@@ -146,11 +146,14 @@ def test_definitions_load_with_jobs_and_both_lineages():
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert {"web/warc_records", "web/extracted_text", "web/language_filtered",
             "personas/persona_rows", "personas/persona_documents", "personas/language_filtered"} <= keys
-    assert graph.get(dg.AssetKey(["web", "language_filtered"])).parent_keys == {dg.AssetKey(["web", "extracted_text"])}
-    assert graph.get(dg.AssetKey(["personas", "language_filtered"])).parent_keys == {
+    assert graph.get(dg.AssetKey(["web", "pii_redacted"])).parent_keys == {dg.AssetKey(["web", "extracted_text"])}
+    assert graph.get(dg.AssetKey(["personas", "pii_redacted"])).parent_keys == {
         dg.AssetKey(["personas", "persona_documents"])}
-    for source in ("web", "personas"):
+    assert graph.get(dg.AssetKey(["synthetic", "pii_redacted"])).parent_keys == {
+        dg.AssetKey(["synthetic", "persona_qa"])}
+    for source in ("web", "personas", "synthetic"):
         key = lambda name: dg.AssetKey([source, name])  # noqa: E731
+        assert graph.get(key("language_filtered")).parent_keys == {key("pii_redacted")}
         assert graph.get(key("heuristic_filtered")).parent_keys == {key("language_filtered")}
         assert graph.get(key("exact_deduplicated")).parent_keys == {key("heuristic_filtered")}
         assert graph.get(key("minhash_signatures")).parent_keys == {key("exact_deduplicated")}

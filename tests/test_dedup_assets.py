@@ -97,7 +97,8 @@ def test_earlier_partitions_are_used_without_their_text(env, tmp_path):
     expected = (duplicates(store, "web/exact_deduplicated", SECOND), duplicates(store, "web/fuzzy_deduplicated", SECOND))
     # Remove every document (text) the first snapshot's stages kept or rejected; keep only
     # what the index needs: manifests, signatures, text hashes and clusters side tables.
-    for stage in ("extracted_text", "language_filtered", "heuristic_filtered", "exact_deduplicated", "fuzzy_deduplicated", "warc_records"):
+    for stage in ("extracted_text", "language_filtered", "heuristic_filtered", "pii_redacted", "exact_deduplicated",
+                  "fuzzy_deduplicated", "warc_records"):
         for folder in (tmp_path / "store" / "web" / stage / FIRST).glob("data-*/*"):
             if folder.name in ("kept", "rejects"):
                 shutil.rmtree(folder)

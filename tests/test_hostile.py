@@ -18,9 +18,9 @@ from resources.corpus_store import CorpusStore
 from resources.sources import PersonaReleases, WebInbox
 
 SNAPSHOT = "CC-HOSTILE"
-WEB_STAGES = ["warc_records", "extracted_text", "language_filtered", "heuristic_filtered", "exact_deduplicated",
-              "fuzzy_deduplicated"]
-PERSONA_STAGES = ["persona_documents", "language_filtered", "heuristic_filtered", "exact_deduplicated",
+WEB_STAGES = ["warc_records", "extracted_text", "pii_redacted", "language_filtered", "heuristic_filtered",
+              "exact_deduplicated", "fuzzy_deduplicated"]
+PERSONA_STAGES = ["persona_documents", "pii_redacted", "language_filtered", "heuristic_filtered", "exact_deduplicated",
                   "fuzzy_deduplicated"]
 
 
