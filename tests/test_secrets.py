@@ -1,0 +1,42 @@
+"""Secrets stay in the environment: no resource has a field for a key, the LLM key never
+reaches run metadata, and the UI listens on loopback unless told otherwise."""
+
+import re
+from pathlib import Path
+
+import dagster as dg
+
+from assets.synthetic import rephrased
+from assets.partitions import web_snapshots
+from resources.llm import LLMResource
+from test_synthetic import SNAPSHOT, respond, write_quality_partition
+from openai_server import FakeOpenAI
+from resources.corpus_store import CorpusStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ui_binds_to_loopback_by_default():
+    script = (ROOT / "scripts" / "ui.sh").read_text()
+    assert re.search(r'-h "\$\{CURATION_UI_HOST:-127\.0\.0\.1\}"', script)
+
+
+def test_llm_key_comes_from_the_environment_and_stays_out_of_metadata(tmp_path, monkeypatch):
+    secret = "sk-test-0123456789abcdef"
+    monkeypatch.setenv("CURATION_LLM_API_KEY", secret)
+    assert not any("key" in name and name != "api_key_env" for name in LLMResource.model_fields)
+    store = str(tmp_path / "store")
+    write_quality_partition(store)
+    with FakeOpenAI(respond) as server, dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
+        llm = LLMResource(base_url=server.base_url, model="m", cache_dir=str(tmp_path / "cache"))
+        result = dg.materialize([rephrased], partition_key=SNAPSHOT, instance=instance,
+                                resources={"corpus_store": CorpusStore(root=store), "llm": llm})
+        assert result.success
+        assert all(r["headers"].get("Authorization") == f"Bearer {secret}" for r in server.chat_requests)
+        logs = " ".join(record.user_message for record in instance.all_logs(result.run_id))
+        metadata = str(result.asset_materializations_for_node("web__rephrased")[0].metadata)
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "store").rglob("*") if p.is_file())
+    cache = b"".join(p.read_bytes() for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    for text in (logs, metadata, stored.decode("utf-8", "replace"), cache.decode("utf-8", "replace")):
+        assert secret not in text
