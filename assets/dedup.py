@@ -77,7 +77,7 @@ def dedup_assets(source: str, upstream: dg.AssetKey, partitions_def: dg.Partitio
     signatures_key = dg.AssetKey([source, "minhash_signatures"])
     fuzzy_key = dg.AssetKey([source, "fuzzy_deduplicated"])
 
-    @partition_asset(exact_key, partitions_def, deps=[upstream], description=(
+    @partition_asset(exact_key, partitions_def, deps=[upstream], fed_by=upstream, description=(
         "Exact duplicates (same NFKC/lower-cased/space-collapsed text) removed, against this "
         "partition and every earlier one; rejects name duplicate_of."))
     def exact_deduplicated(context: dg.AssetExecutionContext, corpus_store: CorpusStore) -> dg.MaterializeResult:
@@ -108,7 +108,7 @@ def dedup_assets(source: str, upstream: dg.AssetKey, partitions_def: dg.Partitio
             extra=lambda: {"earlier_partitions": [m.partition for _, m in earlier]},
         )
 
-    @partition_asset(signatures_key, partitions_def, deps=[exact_key], description=(
+    @partition_asset(signatures_key, partitions_def, deps=[exact_key], fed_by=exact_key, description=(
         "MinHash signature (character n-grams, one-permutation hashing) of every document: the "
         "persistent index later partitions are deduplicated against."))
     def minhash_signatures(context: dg.AssetExecutionContext, config: SignatureConfig,
@@ -129,7 +129,7 @@ def dedup_assets(source: str, upstream: dg.AssetKey, partitions_def: dg.Partitio
         return write_split(context, corpus_store, split(), lambda: seen[0], preview=("id",),
                            extra=lambda: {"minhash": minhash.as_dict(), "backend": backend})
 
-    @partition_asset(fuzzy_key, partitions_def, deps=[exact_key, signatures_key], description=(
+    @partition_asset(fuzzy_key, partitions_def, deps=[exact_key, signatures_key], fed_by=exact_key, description=(
         "Near duplicates removed: LSH candidates verified at the Jaccard threshold, connected "
         "components, the earliest document (partition order, then id) kept; rejects name duplicate_of."))
     def fuzzy_deduplicated(context: dg.AssetExecutionContext, config: FuzzyConfig,

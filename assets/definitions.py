@@ -10,6 +10,7 @@ from assets.stages import curation_chain, scoring_assets
 from assets.synthetic import PERSONA_QA, persona_qa, rephrased
 from assets.web import EXTRACTED_TEXT, extracted_text, warc_records
 from resources.corpus_store import CorpusStore
+from resources.dask import DaskResource
 from resources.llm import LLMResource
 from resources.models import ModelStore, ReferenceCorpus
 from resources.sources import PersonaReleases, WebInbox
@@ -47,7 +48,7 @@ personas_synthetic_job = _job("personas_synthetic", synthetic_persona_assets, pe
 
 def default_resources() -> dict:
     return {"corpus_store": CorpusStore(), "web_inbox": WebInbox(), "persona_source": PersonaReleases(),
-            "model_store": ModelStore(), "reference_corpus": ReferenceCorpus(), "llm": LLMResource()}
+            "model_store": ModelStore(), "reference_corpus": ReferenceCorpus(), "llm": LLMResource(), "dask": DaskResource()}
 
 
 defs = dg.Definitions(

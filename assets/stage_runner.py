@@ -3,25 +3,41 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from typing import Callable, Iterable
 
 import dagster as dg
 import pyarrow as pa
 
+from assets.checks import PURITY_STAGES, KeptObserver, check_results, check_specs
 from assets.metadata import stage_metadata
+from assets.partitions import partitions_in_keep_order
+from curation.io import Manifest
+from curation.parallel import process_batches
 from curation.stage import DocumentStage
 from resources.corpus_store import CorpusStore
+from resources.dask import DaskResource
+
+
+# Stage -> the upstream whose every kept document is its input (for the accounting check).
+_FED_BY: dict[dg.AssetKey, dg.AssetKey] = {}
 
 
 def partition_asset(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition, description: str,
-                    deps: list[dg.AssetKey] | None = None, code_version: str = "1", output_required: bool = True):
+                    deps: list[dg.AssetKey] | None = None, code_version: str = "1", output_required: bool = True,
+                    fed_by: dg.AssetKey | None = None):
     """The decorator of every corpus asset: grouped by source (the key's first part), one
-    partitions definition per source, Parquet shards in the CorpusStore. With
-    `output_required=False` the asset may yield nothing, and is then skipped with its
-    downstream assets instead of failing the run."""
+    partitions definition per source, Parquet shards in the CorpusStore, and the stage checks
+    (assets/checks.py). `fed_by`: the upstream whose kept documents are exactly this stage's
+    input. With `output_required=False` the asset may yield nothing, and is then skipped with
+    its downstream assets instead of failing the run."""
+    if fed_by is not None:
+        _FED_BY[key] = fed_by
     return dg.asset(key=key, deps=deps, group_name=key.path[0], partitions_def=partitions_def,
                     kinds={"python", "parquet"}, code_version=code_version, description=description,
-                    output_required=output_required)
+                    output_required=output_required,
+                    # An asset that may be skipped cannot promise check results (Dagster requires them).
+                    check_specs=check_specs(key) if output_required else None)
 
 
 DEFAULT_PREVIEW = ("id", "url", "language", "language_score", "text")
@@ -59,20 +75,26 @@ class _Previews:
 
 def write_partition(context: dg.AssetExecutionContext, store: CorpusStore, batches: Iterable[pa.Table],
                     stage: DocumentStage | None = None, extra: Callable[[], dict] | None = None,
-                    preview: tuple[str, ...] = DEFAULT_PREVIEW) -> dg.MaterializeResult:
-    """Stream batches (through `stage` when given, else all kept) into this asset's partition.
+                    preview: tuple[str, ...] = DEFAULT_PREVIEW, dask: DaskResource | None = None) -> dg.MaterializeResult:
+    """Stream batches (through `stage` when given, else all kept) into this asset's partition,
+    on the Dask cluster of `dask` when it has one (the same bytes either way).
 
     `extra` is called once the batches are consumed, so it can report what reading them counted.
     """
     empty = pa.table({"id": pa.array([], pa.string())})
     seen = [0]
 
-    def split() -> Iterable[tuple[pa.Table, pa.Table]]:
+    def counted() -> Iterable[pa.Table]:
         for batch in batches:
             seen[0] += batch.num_rows
-            yield (batch, empty) if stage is None else stage.process(batch)
+            yield batch
 
-    return write_split(context, store, split(), lambda: seen[0], extra=extra, preview=preview)
+    if stage is None:
+        return write_split(context, store, ((batch, empty) for batch in counted()), lambda: seen[0],
+                           extra=extra, preview=preview)
+    with (dask.client() if dask is not None else nullcontext()) as client:
+        return write_split(context, store, process_batches(stage, counted(), client), lambda: seen[0],
+                           extra=extra, preview=preview)
 
 
 def write_split(context: dg.AssetExecutionContext, store: CorpusStore, split: Iterable[tuple[pa.Table, pa.Table]],
@@ -83,8 +105,16 @@ def write_split(context: dg.AssetExecutionContext, store: CorpusStore, split: It
     `rows_in` counts the input independently of the split, for the commit's accounting check."""
     start = time.perf_counter()
     previews = _Previews()
+    key = context.asset_key
+    observer = KeptObserver(purity=key.path[-1] in PURITY_STAGES,
+                            marginals=key == dg.AssetKey(["personas", "persona_rows"]))
+
+    def observed_write(table: pa.Table) -> None:
+        observer(table)
+        writer.write_kept(table)
+
     with store.writer(stage_key(context.asset_key), context.partition_key) as writer:
-        write_kept = previews.kept_sink(writer.write_kept)
+        write_kept = previews.kept_sink(observed_write)
         write_rejects = previews.rejected_sink(writer.write_rejects)
         for kept, rejected in split:
             write_kept(kept)
@@ -100,9 +130,25 @@ def write_split(context: dg.AssetExecutionContext, store: CorpusStore, split: It
     )
     metadata = stage_metadata(manifest, store.partition_url(manifest.stage, manifest.partition),
                               previews.kept, previews.rejected, seconds, list(preview))
-    for key, value in extra_values.items():
-        metadata.setdefault(key, dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value)
-    return dg.MaterializeResult(metadata=metadata)
+    for name, value in extra_values.items():
+        metadata.setdefault(name, dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value)
+    upstream = store.manifest(stage_key(_FED_BY[key]), context.partition_key) if key in _FED_BY else None
+    results = (check_results(key, manifest, upstream, _previous_manifest(context, store), observer)
+               if context.assets_def.check_specs_by_output_name else [])
+    return dg.MaterializeResult(metadata=metadata, check_results=results)
+
+
+def _previous_manifest(context: dg.AssetExecutionContext, store: CorpusStore) -> Manifest | None:
+    """This stage's manifest of the nearest earlier partition that has one."""
+    order = partitions_in_keep_order(context.assets_def.partitions_def, context.instance)
+    if context.partition_key not in order:
+        return None
+    for partition in reversed(order[:order.index(context.partition_key)]):
+        try:
+            return store.manifest(stage_key(context.asset_key), partition)
+        except FileNotFoundError:
+            continue
+    return None
 
 
 def upstream_batches(context: dg.AssetExecutionContext, store: CorpusStore, upstream: dg.AssetKey) -> Iterable[pa.Table]:

@@ -17,6 +17,7 @@ from curation.quality import DEFAULT_MIN_BUCKET, QualityFilter, QualityScorer
 from curation.langid import LanguageFilter
 from curation.pii import PiiRedactor
 from resources.corpus_store import CorpusStore
+from resources.dask import DaskResource
 from resources.models import ModelStore
 
 
@@ -27,26 +28,27 @@ class LanguageFilterConfig(dg.Config):
 
 def language_filtered_asset(source: str, upstream: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @partition_asset(
-        dg.AssetKey([source, "language_filtered"]), partitions_def, deps=[upstream],
+        dg.AssetKey([source, "language_filtered"]), partitions_def, deps=[upstream], fed_by=upstream,
         description="Korean documents only: max(fastText lid.176 P(ko), Hangul share of letters) >= threshold.",
     )
     def language_filtered(context: dg.AssetExecutionContext, config: LanguageFilterConfig,
-                          corpus_store: CorpusStore) -> dg.MaterializeResult:
+                          corpus_store: CorpusStore, dask: DaskResource) -> dg.MaterializeResult:
         stage = LanguageFilter(threshold=config.threshold, min_letters=config.min_letters)
-        return write_partition(context, corpus_store, upstream_batches(context, corpus_store, upstream), stage)
+        return write_partition(context, corpus_store, upstream_batches(context, corpus_store, upstream), stage, dask=dask)
 
     return language_filtered
 
 
 def heuristic_filtered_asset(source: str, upstream: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @partition_asset(
-        dg.AssetKey([source, "heuristic_filtered"]), partitions_def, deps=[upstream],
+        dg.AssetKey([source, "heuristic_filtered"]), partitions_def, deps=[upstream], fed_by=upstream,
         description="Korean heuristic filters (length, digit/symbol/URL ratios, jamo runs, repetition, "
                     "menu/boilerplate lines, eojeol length); scores kept as columns, a reason per drop.",
     )
-    def heuristic_filtered(context: dg.AssetExecutionContext, corpus_store: CorpusStore) -> dg.MaterializeResult:
+    def heuristic_filtered(context: dg.AssetExecutionContext, corpus_store: CorpusStore, dask: DaskResource) -> dg.MaterializeResult:
         return write_partition(context, corpus_store, upstream_batches(context, corpus_store, upstream),
-                               HeuristicFilter(), preview=("id", "url", "syllables", "mean_eojeol_length", "text"))
+                               HeuristicFilter(), preview=("id", "url", "syllables", "mean_eojeol_length", "text"),
+                               dask=dask)
 
     return heuristic_filtered
 
@@ -57,17 +59,18 @@ class PiiConfig(dg.Config):
 
 def pii_redacted_asset(source: str, upstream: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @partition_asset(
-        dg.AssetKey([source, "pii_redacted"]), partitions_def, deps=[upstream],
+        dg.AssetKey([source, "pii_redacted"]), partitions_def, deps=[upstream], fed_by=upstream,
         description="Korean PII (resident/foreigner registration, phone, e-mail, card, account, business "
                     "registration, passport numbers, IPs) replaced by typed placeholders such as <RRN>; "
                     "counts by type, never the values.",
     )
-    def pii_redacted(context: dg.AssetExecutionContext, config: PiiConfig, corpus_store: CorpusStore) -> dg.MaterializeResult:
+    def pii_redacted(context: dg.AssetExecutionContext, config: PiiConfig, corpus_store: CorpusStore,
+                     dask: DaskResource) -> dg.MaterializeResult:
         stage = PiiRedactor(types=config.types or None)
         return write_partition(context, corpus_store, upstream_batches(context, corpus_store, upstream), stage,
                                extra=lambda: {"pii_redactions_by_type": dict(sorted(stage.redactions_by_type.items())),
                                               "documents_with_pii": stage.documents_with_pii},
-                               preview=("id", "url", "pii_redactions", "text"))
+                               preview=("id", "url", "pii_redactions", "text"), dask=dask)
 
     return pii_redacted
 
@@ -88,23 +91,25 @@ def scoring_assets(source: str, upstream: dg.AssetKey, partitions_def: dg.Partit
     model makes these partitions stale."""
     perplexity_key = dg.AssetKey([source, "perplexity_filtered"])
 
-    @partition_asset(perplexity_key, partitions_def, deps=[upstream, PERPLEXITY_MODEL], description=(
+    @partition_asset(perplexity_key, partitions_def, deps=[upstream, PERPLEXITY_MODEL], fed_by=upstream, description=(
         "KenLM perplexity over SentencePiece pieces and head/middle/tail buckets (annotates; rejects the "
         "buckets named in run config)."))
     def perplexity_filtered(context: dg.AssetExecutionContext, config: PerplexityFilterConfig,
-                            corpus_store: CorpusStore, model_store: ModelStore) -> dg.MaterializeResult:
+                            corpus_store: CorpusStore, model_store: ModelStore, dask: DaskResource) -> dg.MaterializeResult:
         stage = PerplexityFilter(PerplexityScorer(model_store.folder("perplexity_model")), reject=config.reject)
         return write_partition(context, corpus_store, upstream_batches(context, corpus_store, upstream), stage,
-                               preview=("id", "url", "perplexity", "perplexity_bucket", "text"))
+                               preview=("id", "url", "perplexity", "perplexity_bucket", "text"), dask=dask)
 
     @partition_asset(dg.AssetKey([source, "quality_filtered"]), partitions_def, deps=[perplexity_key, QUALITY_MODEL],
+                     fed_by=perplexity_key,
                      description="Nemotron-CC buckets (0-19) of two signals, fastText classifier and Moore-Lewis "
                                  "cross-entropy difference, ensembled by the maximum; buckets below min_bucket rejected.")
     def quality_filtered(context: dg.AssetExecutionContext, config: QualityFilterConfig,
-                         corpus_store: CorpusStore, model_store: ModelStore) -> dg.MaterializeResult:
+                         corpus_store: CorpusStore, model_store: ModelStore, dask: DaskResource) -> dg.MaterializeResult:
         stage = QualityFilter(QualityScorer(model_store.folder("quality_model")), min_bucket=config.min_bucket)
         return write_partition(context, corpus_store, upstream_batches(context, corpus_store, perplexity_key), stage,
-                               preview=("id", "url", "quality_classifier_bucket", "moore_lewis_bucket", "quality_bucket", "text"))
+                               preview=("id", "url", "quality_classifier_bucket", "moore_lewis_bucket", "quality_bucket", "text"),
+                               dask=dask)
 
     return [perplexity_filtered, quality_filtered]
 

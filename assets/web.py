@@ -75,7 +75,7 @@ class ExtractionConfig(dg.Config):
 
 
 @partition_asset(
-    EXTRACTED_TEXT, web_snapshots, deps=[WARC_RECORDS],
+    EXTRACTED_TEXT, web_snapshots, deps=[WARC_RECORDS], fed_by=WARC_RECORDS,
     description="Main text of each HTML response (charset detection incl. EUC-KR/CP949, jusText tuned for Korean).",
 )
 def extracted_text(context: dg.AssetExecutionContext, config: ExtractionConfig, corpus_store: CorpusStore) -> dg.MaterializeResult:

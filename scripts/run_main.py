@@ -36,7 +36,7 @@ def main() -> int:
         instance.add_dynamic_partitions(web_snapshots.name, new)
     # Releases on remote paths (hf://) need network; the main job runs the local ones.
     releases = [r for r in persona_releases.get_partition_keys() if "://" not in personas.releases[r]]
-    runs = []
+    runs, failed_checks, checks_run = [], [], 0
     # Curate up to dedup, train the models (their negatives are the web documents), then score.
     # The synthetic jobs need an LLM endpoint; without one their assets are skipped, not failed.
     plan = (("web_curation", snapshots), ("personas_curation", releases), ("train_models", [None]),
@@ -48,6 +48,11 @@ def main() -> int:
             result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False,
                                             run_config=QUIET_CONSOLE)
             runs.append((job_name, key, result.run_id, result.success))
+            for evaluation in result.get_asset_check_evaluations():
+                checks_run += 1
+                if not evaluation.passed:
+                    failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name} [{key}] "
+                                         f"({evaluation.severity.value})")
             print(f"{'ok    ' if result.success else 'FAILED'} {job_name} [{key or '-'}] run {result.run_id}")
     print("\nOutputs (kept documents / rejects per stage, Parquet):")
     # Grouped by source, each in data-flow order: the order a reader follows the data.
@@ -64,6 +69,8 @@ def main() -> int:
                 continue
             reasons = ", ".join(f"{r}={n}" for r, n in m.rejects_by_reason.items()) or "-"
             print(f"  {stage:32s} {key:16s} in={m.rows_in:5d} kept={m.rows_kept:5d} rejected={m.rows_rejected:4d} ({reasons})")
+    print(f"\nAsset checks: {checks_run - len(failed_checks)} of {checks_run} passed"
+          + "".join(f"\n  failed: {name}" for name in failed_checks))
     llm_missing = LLMResource().unavailable_reason()
     if llm_missing:
         print(f"\nSynthetic assets (web/rephrased, synthetic/*) skipped: {llm_missing}")

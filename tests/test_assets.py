@@ -13,6 +13,7 @@ from assets.partitions import web_snapshots
 from curation.io import read_manifest, shard_paths
 from curation.sources.personas import NARRATIVE_FIELDS
 from resources.corpus_store import CorpusStore
+from resources.dask import DaskResource
 from resources.sources import PersonaReleases, WebInbox
 
 SNAPSHOT = "CC-MAIN-2026-04"
@@ -42,7 +43,7 @@ def web_result(tmp_path, sample_dir, instance):
     store = str(tmp_path / "store")
     result = dg.materialize(
         web_assets, partition_key=SNAPSHOT, instance=instance,
-        resources={"corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(inbox))},
+        resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(inbox))},
     )
     assert result.success
     return result, store
@@ -92,7 +93,7 @@ def test_rematerialising_a_partition_is_idempotent(web_result, tmp_path, instanc
     files_before = {p: p.read_bytes() for folder in partitions for p in folder.rglob("*") if p.is_file()}
     result = dg.materialize(
         web_assets, partition_key=SNAPSHOT, instance=instance,
-        resources={"corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(tmp_path / "inbox"))},
+        resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(tmp_path / "inbox"))},
     )
     assert result.success
     after_manifest = read_manifest(store, "web/language_filtered", SNAPSHOT)
@@ -108,7 +109,7 @@ def test_rematerialising_a_partition_is_idempotent(web_result, tmp_path, instanc
 def test_persona_release_materialises_documents(tmp_path, instance):
     store = str(tmp_path / "store")
     result = dg.materialize(persona_assets, partition_key="sample-100", instance=instance,
-                            resources={"corpus_store": CorpusStore(root=store), "persona_source": PersonaReleases()})
+                            resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "persona_source": PersonaReleases()})
     assert result.success
     rows = read_manifest(store, "personas/persona_rows", "sample-100")
     documents = read_manifest(store, "personas/persona_documents", "sample-100")
@@ -130,7 +131,7 @@ def test_persona_release_with_bad_schema_fails_naming_the_file(tmp_path, sample_
     pq.write_table(table.drop_columns(["sex"]), release / "broken.parquet")
     result = dg.materialize(
         persona_assets[:1], partition_key="sample-100", instance=instance, raise_on_error=False,
-        resources={"corpus_store": CorpusStore(root=str(tmp_path / "store")),
+        resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=str(tmp_path / "store")),
                    "persona_source": PersonaReleases(releases={"sample-100": str(release)})},
     )
     assert not result.success
@@ -172,7 +173,7 @@ def test_store_and_source_on_an_fsspec_url(sample_dir, instance):
     store = "memory://store"
     result = dg.materialize(
         persona_assets[:2], partition_key="sample-100", instance=instance,
-        resources={"corpus_store": CorpusStore(root=store),
+        resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store),
                    "persona_source": PersonaReleases(releases={"sample-100": "memory://inbox/sample-100"})},
     )
     assert result.success

@@ -13,6 +13,7 @@ from assets.definitions import web_assets
 from assets.partitions import web_snapshots
 from curation.io import read_manifest, shard_paths
 from resources.corpus_store import CorpusStore
+from resources.dask import DaskResource
 from resources.sources import WebInbox
 
 FIRST, SECOND = "CC-MAIN-2026-04", "CC-MAIN-2026-08"
@@ -40,7 +41,7 @@ def env(tmp_path, sample_dir):
     with dg.instance_for_test() as instance:
         # Registered newest first: the keep order is by snapshot name, not registration.
         instance.add_dynamic_partitions(web_snapshots.name, [SECOND, FIRST])
-        resources = {"corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(inbox))}
+        resources = {"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(inbox))}
 
         def materialise(partition, selection=web_assets, raise_on_error=True):
             return dg.materialize(selection, partition_key=partition, instance=instance,

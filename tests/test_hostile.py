@@ -15,6 +15,7 @@ from curation.sources.personas import NARRATIVE_FIELDS
 from curation.sources.warc import WarcFileStats, iter_warc_records, BadRecord
 from hostile import write_hostile_personas, write_hostile_snapshot
 from resources.corpus_store import CorpusStore
+from resources.dask import DaskResource
 from resources.sources import PersonaReleases, WebInbox
 
 SNAPSHOT = "CC-HOSTILE"
@@ -55,7 +56,7 @@ def hostile_web(tmp_path_factory):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
         result = dg.materialize(web_assets, partition_key=SNAPSHOT, instance=instance, resources={
-            "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(root / "inbox"))})
+            "dask": DaskResource(), "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(root / "inbox"))})
     return result, store, written, root
 
 
@@ -94,7 +95,7 @@ def test_every_persona_row_is_kept_or_rejected_with_a_reason(tmp_path, sample_di
     store = str(tmp_path / "store")
     with dg.instance_for_test() as instance:
         result = dg.materialize(persona_assets, partition_key="sample-100", instance=instance, resources={
-            "corpus_store": CorpusStore(root=store),
+            "dask": DaskResource(), "corpus_store": CorpusStore(root=store),
             "persona_source": PersonaReleases(releases={"sample-100": str(tmp_path / "release")})})
     assert result.success
     reasons = assert_chain_accounts_for_everything(store, "personas", "sample-100", PERSONA_STAGES,

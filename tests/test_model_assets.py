@@ -12,6 +12,7 @@ from assets.definitions import defs, model_assets, web_assets, web_scoring
 from assets.partitions import web_snapshots
 from curation.io import read_manifest
 from resources.corpus_store import CorpusStore
+from resources.dask import DaskResource
 from resources.models import ModelStore, ReferenceCorpus
 from resources.sources import WebInbox
 
@@ -22,7 +23,7 @@ SNAPSHOT = "CC-MAIN-2026-04"
 def env(tmp_path, sample_dir):
     inbox = tmp_path / "inbox"
     shutil.copytree(sample_dir / "warc" / SNAPSHOT, inbox / SNAPSHOT)
-    resources = {"corpus_store": CorpusStore(root=str(tmp_path / "store")), "web_inbox": WebInbox(root=str(inbox)),
+    resources = {"dask": DaskResource(), "corpus_store": CorpusStore(root=str(tmp_path / "store")), "web_inbox": WebInbox(root=str(inbox)),
                  "model_store": ModelStore(root=str(tmp_path / "models")), "reference_corpus": ReferenceCorpus()}
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])

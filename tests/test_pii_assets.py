@@ -10,6 +10,7 @@ from conftest import write_warc
 from hostile import PROSE
 from curation.io import read_manifest
 from resources.corpus_store import CorpusStore
+from resources.dask import DaskResource
 from resources.sources import WebInbox
 
 SNAPSHOT = "CC-PII"
@@ -35,7 +36,7 @@ def test_pii_is_redacted_before_every_later_stage(tmp_path):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
         result = dg.materialize(web_assets, partition_key=SNAPSHOT, instance=instance, resources={
-            "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(tmp_path / "inbox"))})
+            "dask": DaskResource(), "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(tmp_path / "inbox"))})
     assert result.success
     metadata = result.asset_materializations_for_node("web__pii_redacted")[0].metadata
     assert metadata["pii_redactions_by_type"].value == {"EMAIL": 2, "PHONE": 2, "RRN": 2}

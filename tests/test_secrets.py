@@ -12,6 +12,7 @@ from resources.llm import LLMResource
 from test_synthetic import SNAPSHOT, respond, write_quality_partition
 from openai_server import FakeOpenAI
 from resources.corpus_store import CorpusStore
+from resources.dask import DaskResource
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +32,7 @@ def test_llm_key_comes_from_the_environment_and_stays_out_of_metadata(tmp_path, 
         instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
         llm = LLMResource(base_url=server.base_url, model="m", cache_dir=str(tmp_path / "cache"))
         result = dg.materialize([rephrased], partition_key=SNAPSHOT, instance=instance,
-                                resources={"corpus_store": CorpusStore(root=store), "llm": llm})
+                                resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "llm": llm})
         assert result.success
         assert all(r["headers"].get("Authorization") == f"Bearer {secret}" for r in server.chat_requests)
         logs = " ".join(record.user_message for record in instance.all_logs(result.run_id))

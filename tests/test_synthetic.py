@@ -22,6 +22,7 @@ from curation.synthetic.styles import HIGH_QUALITY_STYLES, styles_for
 from curation.synthetic.validate import check_output
 from openai_server import FakeOpenAI
 from resources.corpus_store import CorpusStore
+from resources.dask import DaskResource
 from resources.llm import LLMResource
 
 SNAPSHOT, RELEASE = "CC-SYN", "sample-100"
@@ -119,7 +120,7 @@ def materialise_rephrased(store, llm):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
         return dg.materialize([rephrased], partition_key=SNAPSHOT, instance=instance,
-                              resources={"corpus_store": CorpusStore(root=store), "llm": llm})
+                              resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "llm": llm})
 
 
 def read(store, stage, partition, kind="kept"):
@@ -181,7 +182,7 @@ def test_without_an_endpoint_the_assets_are_skipped_with_instructions(tmp_path):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
         result = dg.materialize([rephrased], partition_key=SNAPSHOT, instance=instance,
-                                resources={"corpus_store": CorpusStore(root=store),
+                                resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store),
                                            "llm": LLMResource(base_url="", model="")})
         assert result.success
         assert result.asset_materializations_for_node("web__rephrased") == []
@@ -205,7 +206,7 @@ def test_persona_qa_goes_back_through_the_curation_chain(tmp_path):
     with FakeOpenAI(respond) as server, dg.instance_for_test() as instance:
         server.fail_next("503")
         result = dg.materialize(chain, partition_key=RELEASE, instance=instance, resources={
-            "corpus_store": CorpusStore(root=store), "llm": llm_resource(server, tmp_path)})
+            "dask": DaskResource(), "corpus_store": CorpusStore(root=store), "llm": llm_resource(server, tmp_path)})
         assert result.success
         asked = len(server.chat_requests)
     qa_manifest, generated = read(store, "synthetic/persona_qa", RELEASE)

@@ -1,0 +1,149 @@
+"""Asset checks of every corpus stage, evaluated as the partition is written and reported with
+its materialisation (so a failing blocking check stops the downstream stages of the run).
+
+- accounting (blocking): every input document is kept or rejected; for a stage fed document
+  for document by its upstream, its input is exactly what the upstream kept.
+- schema (blocking): the kept documents carry the columns the next stages read.
+- drop_rate_vs_previous / duplicate_rate_vs_previous (blocking): the share rejected moved by
+  at most MAX_RATE_JUMP from the previous partition in partition order. A stage whose drop rate
+  jumps (an extractor that stops finding text, a language model that stops loading) is broken
+  more often than the crawl changed that much between snapshots.
+- language_purity (blocking): >= 0.98 of the kept documents have Hangul in at least a tenth of
+  their letters (not the language filter's own score; Korean software help pages run down to
+  13 % Hangul, Japanese, Chinese and English pages have none).
+- persona_marginals (warning): sex, age band and province shares of a persona release against
+  the published population (total variation distance within a sample-size-aware tolerance).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import dagster as dg
+import pyarrow as pa
+
+from curation.io import Manifest
+from curation.langid import hangul_ratio
+
+MAX_RATE_JUMP = 0.35
+MIN_DOCUMENTS_FOR_RATE = 20  # below this a rate says little; the check passes with a note
+MIN_PURITY = 0.98
+MIN_HANGUL_SHARE = 0.1
+PURITY_STAGES = ("language_filtered", "quality_filtered")
+DEDUP_STAGES = ("exact_deduplicated", "fuzzy_deduplicated")
+REQUIRED_COLUMNS = ("id", "text", "source", "snapshot")
+
+# Resident registration population by sex, age band (adults: the personas are 19 and over) and
+# province, shares rounded to 0.1 percentage point. Source: Ministry of the Interior and Safety,
+# "주민등록 인구 및 세대현황", December 2024, via KOSIS table DT_1B040A3 (https://kosis.kr).
+# Rounded from the published counts; tolerances below are far wider than the rounding.
+POPULATION_SHARES: dict[str, dict[str, float]] = {
+    "sex": {"남자": 0.498, "여자": 0.502},
+    "age_band": {"19-29": 0.152, "30-39": 0.155, "40-49": 0.178, "50-59": 0.199, "60-69": 0.172, "70+": 0.144},
+    "province": {"서울": 0.182, "부산": 0.064, "대구": 0.046, "인천": 0.059, "광주": 0.028, "대전": 0.028,
+                 "울산": 0.021, "세종": 0.008, "경기": 0.267, "강원": 0.030, "충청북": 0.031, "충청남": 0.042,
+                 "전북": 0.034, "전라남": 0.035, "경상북": 0.050, "경상남": 0.063, "제주": 0.013},
+}
+
+
+def age_band(age: int | None) -> str | None:
+    if age is None:
+        return None
+    for low, name in ((70, "70+"), (60, "60-69"), (50, "50-59"), (40, "40-49"), (30, "30-39")):
+        if age >= low:
+            return name
+    return "19-29"
+
+
+def check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    stage = key.path[-1]
+    specs = [dg.AssetCheckSpec("accounting", asset=key, blocking=True,
+                               description="rows_in == kept + rejected, and == the upstream's kept documents"),
+             dg.AssetCheckSpec("schema", asset=key, blocking=True, description="kept documents carry id, text, source, snapshot"),
+             dg.AssetCheckSpec(f"{'duplicate' if stage in DEDUP_STAGES else 'drop'}_rate_vs_previous", asset=key,
+                               blocking=True, description=f"rejected share within {MAX_RATE_JUMP} of the previous partition's")]
+    if stage in PURITY_STAGES:
+        specs.append(dg.AssetCheckSpec("language_purity", asset=key, blocking=True,
+                                       description=f">= {MIN_PURITY} of kept documents have >= {MIN_HANGUL_SHARE} Hangul letters"))
+    if key == dg.AssetKey(["personas", "persona_rows"]):
+        specs.append(dg.AssetCheckSpec("persona_marginals", asset=key,
+                                       description="sex / age band / province shares vs the resident population"))
+    return specs
+
+
+@dataclass
+class KeptObserver:
+    """Sees every kept batch once, as it is written: what the checks need, nothing more."""
+
+    purity: bool = False
+    marginals: bool = False
+    documents: int = 0
+    with_hangul: int = 0
+    columns: list[str] = field(default_factory=list)
+    counts: dict[str, Counter] = field(default_factory=lambda: {k: Counter() for k in POPULATION_SHARES})
+
+    def __call__(self, table: pa.Table) -> None:
+        if not self.columns:
+            self.columns = table.column_names
+        self.documents += table.num_rows
+        if self.purity and "text" in table.column_names:
+            self.with_hangul += sum(hangul_ratio(t or "") >= MIN_HANGUL_SHARE for t in table.column("text").to_pylist())
+        if self.marginals:
+            self.counts["sex"].update(table.column("sex").to_pylist())
+            self.counts["age_band"].update(age_band(a) for a in table.column("age").to_pylist())
+            self.counts["province"].update(table.column("province").to_pylist())
+
+
+def _rate(manifest: Manifest) -> float:
+    return manifest.rows_rejected / manifest.rows_in if manifest.rows_in else 0.0
+
+
+def _tvd(counts: Counter, shares: dict[str, float]) -> tuple[float, float]:
+    """Total variation distance of observed shares from `shares`, and a tolerance that shrinks
+    with the sample: 0.1 plus about twice the distance a sample of that size shows by chance."""
+    total = sum(counts.values())
+    keys = set(shares) | set(counts)
+    distance = 0.5 * sum(abs(counts.get(k, 0) / total - shares.get(k, 0.0)) for k in keys) if total else 1.0
+    return distance, 0.1 + 0.8 * (len(shares) / max(total, 1)) ** 0.5
+
+
+def check_results(key: dg.AssetKey, manifest: Manifest, upstream: Manifest | None, previous: Manifest | None,
+                  observer: KeptObserver) -> list[dg.AssetCheckResult]:
+    names = {spec.name for spec in check_specs(key)}
+    results = []
+    expected_in = upstream.rows_kept if upstream is not None else manifest.rows_in
+    balanced = manifest.rows_in == manifest.rows_kept + manifest.rows_rejected == expected_in
+    results.append(dg.AssetCheckResult(check_name="accounting", passed=balanced, metadata={
+        "rows_in": manifest.rows_in, "kept": manifest.rows_kept, "rejected": manifest.rows_rejected,
+        "upstream_kept": upstream.rows_kept if upstream is not None else -1}))
+    missing = [c for c in REQUIRED_COLUMNS if c not in observer.columns] if observer.documents else []
+    if key.path[-1] in ("warc_records", "persona_rows", "minhash_signatures"):
+        missing = []  # records, rows and signatures are not documents yet / any more
+    results.append(dg.AssetCheckResult(check_name="schema", passed=not missing,
+                                       metadata={"missing_columns": dg.MetadataValue.json(missing)}))
+    rate_name = next(n for n in names if n.endswith("_rate_vs_previous"))
+    rate = _rate(manifest)
+    if previous is None or min(manifest.rows_in, previous.rows_in) < MIN_DOCUMENTS_FOR_RATE:
+        results.append(dg.AssetCheckResult(check_name=rate_name, passed=True, metadata={
+            "rate": round(rate, 4), "note": "no previous partition of comparable size"}))
+    else:
+        jump = abs(rate - _rate(previous))
+        results.append(dg.AssetCheckResult(check_name=rate_name, passed=jump <= MAX_RATE_JUMP, metadata={
+            "rate": round(rate, 4), "previous_rate": round(_rate(previous), 4), "previous_partition": previous.partition,
+            "jump": round(jump, 4), "max_jump": MAX_RATE_JUMP}))
+    if "language_purity" in names:
+        purity = observer.with_hangul / observer.documents if observer.documents else 1.0
+        results.append(dg.AssetCheckResult(check_name="language_purity", passed=purity >= MIN_PURITY,
+                                           metadata={"purity": round(purity, 4), "documents": observer.documents}))
+    if "persona_marginals" in names:
+        metadata, passed = {}, True
+        for dimension, shares in POPULATION_SHARES.items():
+            distance, tolerance = _tvd(observer.counts[dimension], shares)
+            metadata[f"{dimension}_tvd"] = round(distance, 3)
+            metadata[f"{dimension}_tolerance"] = round(tolerance, 3)
+            passed &= distance <= tolerance
+        metadata["observed"] = dg.MetadataValue.json({k: dict(v) for k, v in observer.counts.items()})
+        results.append(dg.AssetCheckResult(check_name="persona_marginals", passed=passed, metadata=metadata,
+                                           severity=dg.AssetCheckSeverity.WARN))
+    return results

@@ -1,0 +1,155 @@
+"""Run a document stage over a stream of batches, in this process or on Dask workers.
+
+Both paths yield the same (kept, rejected) pairs in the same order, so a partition written
+from either is byte-identical. The Dask path keeps at most `window` batches taken from the
+input and not yet yielded, so memory stays bounded however long the stream is.
+
+This module uses `distributed` only through the client it is handed (it never starts a
+cluster, and imports nothing from Dagster): starting and closing clusters is the job of
+`resources.dask.DaskResource`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter, deque
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+import pyarrow as pa
+
+from curation.stage import DocumentStage, StageCounts
+
+if TYPE_CHECKING:  # a type only: the in-process path must work without distributed imported
+    from distributed import Client
+
+# Batches per worker thread in flight: one running and one queued behind it, so a worker that
+# finishes finds its next batch already there while the driver writes the previous result.
+BATCHES_PER_THREAD = 2
+
+
+def process_in_process(stage: DocumentStage, batches: Iterable[pa.Table]) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """The plain loop: `stage.process` on each batch, here, one at a time."""
+    for batch in batches:
+        yield stage.process(batch)
+
+
+def default_window(client: "Client") -> int:
+    """Twice the worker threads of the cluster (at least 2, e.g. while workers still start)."""
+    return max(2, BATCHES_PER_THREAD * sum(client.nthreads().values()))
+
+
+def process_on_dask(stage: DocumentStage, batches: Iterable[pa.Table], client: "Client",
+                    window: int | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """`stage.process` on Dask workers, results yielded in input order.
+
+    The stage is sent once to every worker (scattered with broadcast), so a model it loads
+    lazily (fastText, KenLM) loads once per worker process, not once per batch. Each batch is
+    scattered to one worker and processed there. At most `window` batches (default: twice the
+    worker threads) have been taken from `batches` and not yet yielded.
+
+    The workers' copies count what they process, not the driver's stage: so `stage.counts` is
+    rebuilt here from the returned tables, and other additive counters of the stage (Counter
+    or int attributes, such as PiiRedactor.redactions_by_type) are merged from what each batch
+    added on its worker. After the run, the driver's stage reads as if it had run in process.
+    """
+    window = default_window(client) if window is None else window
+    if window < 1:
+        raise ValueError(f"window must be at least 1, not {window}")
+    # hash=False: a random key, rather than tokenizing the whole object (slow for tables, and
+    # two equal stages must not share one copy whose lazily loaded state differs).
+    [stage_future] = client.scatter([stage], broadcast=True, hash=False)
+    in_flight: deque[tuple[Any, int]] = deque()  # (future, rows in), in input order
+    source = iter(batches)
+    end = object()
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(in_flight) < window:
+                batch = next(source, end)
+                if batch is end:
+                    exhausted = True
+                    break
+                # Scattered, not passed to submit: a table in the task itself goes through the
+                # scheduler (and warns above 10 MB); scattered, it goes to one worker directly.
+                [batch_future] = client.scatter([batch], hash=False)
+                future = client.submit(_process_on_worker, stage_future, batch_future, pure=False)
+                del batch_future  # the task holds the data now; released once it has run
+                in_flight.append((future, batch.num_rows))
+                del batch  # the driver keeps no copy of batches in flight
+            if not in_flight:
+                return
+            future, rows_in = in_flight.popleft()
+            try:
+                kept, rejected, added = future.result()  # raises the worker's exception, if any
+            finally:
+                future.release()  # an erred task too, or the scheduler keeps it
+            _account(stage, rows_in, kept, rejected, added)
+            yield kept, rejected
+    finally:
+        # Reached on success, on a failed batch and when the consumer stops early (the
+        # generator is closed): cancel what is still running and free the workers' copies.
+        if in_flight:
+            client.cancel([future for future, _ in in_flight])
+        stage_future.release()
+
+
+def process_batches(stage: DocumentStage, batches: Iterable[pa.Table], client: "Client | None" = None,
+                    window: int | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """On Dask when a client is given, else in process; the same pairs in the same order."""
+    if client is None:
+        return process_in_process(stage, batches)
+    return process_on_dask(stage, batches, client, window=window)
+
+
+def _account(stage: DocumentStage, rows_in: int, kept: pa.Table, rejected: pa.Table,
+             added: dict[str, int | Counter]) -> None:
+    """Update the driver's stage with one batch, as `DocumentStage.process` would have."""
+    stage.counts.rows_in += rows_in
+    stage.counts.rows_kept += kept.num_rows
+    if rejected.num_rows:
+        stage.counts.rejects_by_reason.update(rejected.column("reason").to_pylist())
+    for name, value in added.items():
+        setattr(stage, name, getattr(stage, name) + value)
+
+
+def _counter_attributes(stage: DocumentStage) -> dict[str, int | Counter]:
+    """Attributes that look like additive counters: Counters and ints (not bools); thresholds
+    are ints too, but they do not change during a batch, so what they add is zero."""
+    return {name: value for name, value in vars(stage).items()
+            if name != "counts" and (isinstance(value, Counter) or type(value) is int)}
+
+
+def _process_on_worker(stage: DocumentStage, batch: pa.Table) -> tuple[pa.Table, pa.Table, dict[str, int | Counter]]:
+    """Runs on a worker: process one batch on a shallow copy of the worker's stage.
+
+    The copy shares the stage's sub-objects, so a model loaded lazily by one batch (it lives
+    in e.g. `stage.identifier`) serves the next batches on this worker. Attributes that a batch
+    sets (HeuristicFilter keeps `_skip` between score_batch and decide) land on the copy, so
+    two threads of one worker never see each other's. Counters start at zero on the copy, so
+    what is on it afterwards is what this batch added.
+    """
+    local = copy.copy(stage)
+    local.counts = StageCounts()
+    before = _counter_attributes(stage)
+    for name, value in before.items():
+        if isinstance(value, Counter):
+            setattr(local, name, Counter())
+    kept, rejected = local.process(batch)
+    added: dict[str, int | Counter] = {}
+    for name, value in before.items():
+        now = getattr(local, name)
+        delta = now if isinstance(value, Counter) else now - value
+        if delta:
+            added[name] = delta
+    _keep_cached_properties(stage, local)
+    return kept, rejected, added
+
+
+def _keep_cached_properties(stage: DocumentStage, local: DocumentStage) -> None:
+    """A model cached on the stage itself (a cached_property of the stage, not of a sub-object)
+    was loaded into the copy: keep it on the worker's stage for the next batches."""
+    for klass in type(stage).__mro__:
+        for name, attribute in vars(klass).items():
+            if isinstance(attribute, cached_property) and name in vars(local) and name not in vars(stage):
+                vars(stage)[name] = vars(local)[name]

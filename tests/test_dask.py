@@ -1,0 +1,285 @@
+"""Stages on Dask give exactly what they give in process; the window bounds what is in flight;
+DaskResource starts/closes its own cluster and leaves an external one up."""
+
+import json
+import random
+import time
+from collections import Counter
+
+import dagster as dg
+import pyarrow as pa
+import pytest
+from distributed import Client, LocalCluster
+
+from assets.stage_runner import stage_key, write_split
+from curation.heuristics import HeuristicFilter
+from curation.langid import LanguageFilter
+from curation.parallel import _process_on_worker, process_batches, process_in_process, process_on_dask
+from curation.pii import PiiRedactor
+from curation.stage import Decision, DocumentStage
+from resources.corpus_store import CorpusStore
+from resources.dask import DaskResource, address_from_env, mode_from_env
+
+from conftest import SAMPLE
+
+BATCHES = 20
+ROWS_PER_BATCH = 30
+OTHER = [
+    "London is the capital of the United Kingdom and one of the largest cities in Europe.",
+    "東京は日本の首都であり、政治や経済の中心地として発展してきました。",
+    "ㅋㅋㅋㅋㅋㅋ 대박 ㅠㅠㅠㅠ ㅎㅎㅎ",
+    "가격 10000 20000 30000 40000 50000 60000 70000 80000",
+    "로그인\n회원가입\n이용약관\n개인정보 처리방침\n바로가기\n고객센터",
+    "문의는 010-1234-5678 또는 hong.gildong@naver.com 으로 해 주세요. 감사합니다.",
+    "12345 67890",
+    "",
+    None,
+]
+
+
+def make_batches() -> list[pa.Table]:
+    """Korean reference prose mixed with other languages, chat, lists and PII, in batches."""
+    korean = [json.loads(line)["text"] for line in (SAMPLE / "reference" / "reference_ko.jsonl").open(encoding="utf-8")]
+    rng = random.Random(7)
+    texts = [rng.choice(OTHER) if rng.random() < 0.35 else rng.choice(korean) for _ in range(BATCHES * ROWS_PER_BATCH)]
+    return [pa.table({"id": [f"d{i:04d}" for i in range(start, start + ROWS_PER_BATCH)],
+                      "text": pa.array(texts[start:start + ROWS_PER_BATCH], pa.string())})
+            for start in range(0, len(texts), ROWS_PER_BATCH)]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=50) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    with Client(cluster, set_as_default=False) as connected:
+        yield connected
+
+
+@pytest.fixture(scope="module")
+def batches() -> list[pa.Table]:
+    return make_batches()
+
+
+def run_both(make_stage, batches, client, **kwargs):
+    here, there = make_stage(), make_stage()
+    local = list(process_in_process(here, iter(batches)))
+    remote = list(process_on_dask(there, iter(batches), client, **kwargs))
+    return here, there, local, remote
+
+
+def wait_until_released(cluster, timeout: float = 5.0) -> None:
+    """The scheduler forgets every task and datum once their futures are released."""
+    deadline = time.monotonic() + timeout
+    while cluster.scheduler.tasks and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not cluster.scheduler.tasks, list(cluster.scheduler.tasks)[:5]
+
+
+@pytest.mark.parametrize("make_stage", [HeuristicFilter, LanguageFilter, PiiRedactor],
+                         ids=["heuristic", "language", "pii"])
+def test_dask_gives_the_same_tables_and_counts_as_in_process(make_stage, batches, client, cluster):
+    here, there, local, remote = run_both(make_stage, batches, client)
+    assert len(remote) == len(local) == BATCHES
+    for (kept_a, rejected_a), (kept_b, rejected_b) in zip(local, remote):
+        assert kept_a.equals(kept_b, check_metadata=True)
+        assert rejected_a.equals(rejected_b, check_metadata=True)
+    assert there.counts == here.counts
+    assert here.counts.rows_in == BATCHES * ROWS_PER_BATCH
+    if make_stage is not PiiRedactor:
+        assert len(here.counts.rejects_by_reason) >= 2  # the data exercises several reasons
+    else:  # the stage's own counters, added on the workers, are merged into the driver's stage
+        assert there.redactions_by_type == here.redactions_by_type and here.redactions_by_type["PHONE"] > 0
+        assert there.documents_with_pii == here.documents_with_pii > 0
+    wait_until_released(cluster)
+
+
+def test_language_model_loads_once_per_worker_not_per_batch(batches, client):
+    # process_on_dask runs batches like this, on a stage scattered to every worker; the model
+    # that the first batch loads must stay on the worker's stage for the next batches.
+    [stage] = client.scatter([LanguageFilter()], broadcast=True, hash=False)
+    client.gather([client.submit(_process_on_worker, stage, batch, pure=False) for batch in batches[:8]])
+    loaded = client.run(lambda dask_worker: [
+        "model" in vars(value.identifier) for value in dask_worker.data.values() if isinstance(value, LanguageFilter)])
+    assert sorted(loaded.values()) == [[True], [True]]
+
+
+class CountingBatches:
+    """An input that records how far it has been read ahead of the consumer."""
+
+    def __init__(self, batches: list[pa.Table]) -> None:
+        self.batches, self.pulled, self.yielded, self.max_ahead = batches, 0, 0, 0
+
+    def __iter__(self):
+        for batch in self.batches:
+            self.pulled += 1
+            self.max_ahead = max(self.max_ahead, self.pulled - self.yielded)
+            yield batch
+
+
+@pytest.mark.parametrize("window", [1, 3])
+def test_window_bounds_batches_taken_ahead_of_the_consumer(window, batches, client, cluster):
+    source = CountingBatches(batches)
+    out = []
+    for pair in process_on_dask(HeuristicFilter(), source, client, window=window):
+        source.yielded += 1
+        assert source.pulled - source.yielded <= window
+        out.append(pair)
+    assert len(out) == BATCHES and source.pulled == BATCHES
+    assert source.max_ahead == window  # it does read ahead, up to the window and no further
+    wait_until_released(cluster)
+
+
+def test_default_window_is_twice_the_worker_threads(batches, client):
+    source = CountingBatches(batches)
+    for _ in process_batches(HeuristicFilter(), source, client):
+        source.yielded += 1
+    assert source.max_ahead == 4  # 2 workers x 1 thread x 2
+
+
+def test_in_process_reads_one_batch_at_a_time(batches):
+    source = CountingBatches(batches)
+    for _ in process_batches(HeuristicFilter(), source):
+        source.yielded += 1
+    assert source.max_ahead == 1
+
+
+class FailsOnBatch(DocumentStage):
+    name = "fails"
+
+    def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
+        if "d0090" in batch.column("id").to_pylist():
+            raise ValueError("bad batch d0090")
+        return {}
+
+    def decide(self, scores: dict[str, pa.Array]) -> Decision:
+        raise NotImplementedError  # never reached: process is overridden below
+
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        self.score_batch(batch)
+        return batch, batch.slice(0, 0)
+
+
+def test_a_failing_batch_raises_on_the_driver_and_frees_the_cluster(batches, client, cluster):
+    seen = []
+    with pytest.raises(ValueError, match="bad batch d0090"):
+        for kept, _ in process_on_dask(FailsOnBatch(), iter(batches), client, window=4):
+            seen.append(kept.num_rows)
+    assert len(seen) == 3  # the batches before the failing one were yielded, in order
+    wait_until_released(cluster)
+
+
+def test_a_consumer_that_stops_early_cancels_what_is_in_flight(batches, client, cluster):
+    results = process_on_dask(HeuristicFilter(), iter(batches), client, window=4)
+    next(results)
+    results.close()
+    wait_until_released(cluster)
+
+
+def test_resource_connects_to_an_external_scheduler_and_leaves_it_up(cluster):
+    resource = DaskResource(mode="address", scheduler_address=cluster.scheduler_address)
+    with resource.client() as connected:
+        assert connected.submit(sum, [1, 2, 3]).result() == 6
+        assert len(connected.nthreads()) == 2
+    assert connected.status == "closed"
+    assert cluster.status.name == "running"
+    with Client(cluster.scheduler_address, set_as_default=False) as again:
+        assert again.submit(sum, [4, 5]).result() == 9
+
+
+def test_resource_local_mode_starts_and_closes_its_own_cluster():
+    with DaskResource(mode="local", n_workers=1, processes=False).client() as connected:
+        assert connected.submit(sum, [1, 2]).result() == 3
+        own = connected.cluster
+        assert own.status.name == "running"
+    assert own.status.name == "closed"
+
+
+def test_resource_off_mode_runs_in_process():
+    with DaskResource(mode="off").client() as connected:
+        assert connected is None
+
+
+def test_mode_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("CURATION_DASK", raising=False)
+    assert DaskResource().mode == "off"
+    monkeypatch.setenv("CURATION_DASK", "local")
+    assert (mode_from_env(), address_from_env()) == ("local", "")
+    monkeypatch.setenv("CURATION_DASK", "tcp://10.0.0.5:8786")
+    resource = DaskResource()
+    assert (resource.mode, resource.scheduler_address) == ("address", "tcp://10.0.0.5:8786")
+
+
+def test_address_mode_without_an_address_is_a_clear_error():
+    with pytest.raises(ValueError, match="scheduler_address"):
+        with DaskResource(mode="address", scheduler_address="").client():
+            pass
+
+
+def test_gpu_without_dask_cuda_is_a_clear_error():
+    pytest.importorskip("distributed")
+    try:
+        import dask_cuda  # noqa: F401
+        pytest.skip("dask-cuda is installed")
+    except ImportError:
+        pass
+    with pytest.raises(RuntimeError, match="dask-cuda"):
+        with DaskResource(mode="local", gpu=True).client():
+            pass
+
+
+# One run of two assets through Dagster: language then heuristics, both with process_batches.
+PARTITIONS = dg.StaticPartitionsDefinition(["p"])
+CLUSTERS_SEEN: list = []
+
+
+def _stage_asset(name: str, make_stage, read, deps: list[str] = ()):
+    @dg.asset(name=name, partitions_def=PARTITIONS, deps=list(deps))
+    def stage_asset(context: dg.AssetExecutionContext, corpus_store: CorpusStore, dask: DaskResource):
+        rows = [0]
+
+        def counted():
+            for batch in read(context, corpus_store):
+                rows[0] += batch.num_rows
+                yield batch
+
+        with dask.client() as client:
+            CLUSTERS_SEEN.append(None if client is None else client.cluster)
+            return write_split(context, corpus_store, process_batches(make_stage(), counted(), client),
+                               lambda: rows[0])
+
+    return stage_asset
+
+
+def _read_upstream(context, store: CorpusStore):
+    return store.iter_batches(store.manifest("language", context.partition_key), batch_rows=ROWS_PER_BATCH)
+
+
+language_asset = _stage_asset("language", LanguageFilter, lambda context, store: iter(make_batches()))
+heuristic_asset = _stage_asset("heuristic", HeuristicFilter, _read_upstream, deps=["language"])
+
+
+def test_assets_through_dagster_write_the_same_bytes_on_dask(tmp_path):
+    manifests = {}
+    for mode in ("off", "local"):
+        CLUSTERS_SEEN.clear()
+        store = CorpusStore(root=str(tmp_path / mode))
+        result = dg.materialize([language_asset, heuristic_asset], partition_key="p",
+                                resources={"corpus_store": store, "dask": DaskResource(mode=mode, n_workers=2)})
+        assert result.success
+        manifests[mode] = [store.manifest(stage_key(dg.AssetKey([name])), "p") for name in ("language", "heuristic")]
+        if mode == "local":  # one cluster for both assets of the run, closed when the run ends
+            assert len(CLUSTERS_SEEN) == 2 and CLUSTERS_SEEN[0] is CLUSTERS_SEEN[1] is not None
+            assert CLUSTERS_SEEN[0].status.name == "closed"
+        else:
+            assert CLUSTERS_SEEN == [None, None]
+    for off, local in zip(manifests["off"], manifests["local"]):
+        assert off.rows_in == BATCHES * ROWS_PER_BATCH or off.stage == "heuristic"
+        # Shard folders are named after a digest of the shards' bytes: same name, same bytes.
+        assert (off.kept_shards, off.reject_shards) == (local.kept_shards, local.reject_shards)
+        assert off.rejects_by_reason == local.rejects_by_reason
+    assert Counter(manifests["off"][1].rejects_by_reason).total() > 0
