@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from assets.automation import monthly_persona_schedule, monthly_web_schedule, new_snapshot_sensor
 from assets.partitions import persona_releases, web_snapshots
 from assets.personas import PERSONA_DOCUMENTS, persona_documents, persona_rows
 from assets.models import perplexity_model, quality_model
@@ -39,6 +40,12 @@ train_models_job = _job("train_models", model_assets, None, "Train the perplexit
 web_scoring_job = _job("web_scoring", web_scoring, web_snapshots, "Perplexity and quality stages of one snapshot.")
 personas_scoring_job = _job("personas_scoring", persona_scoring, persona_releases,
                             "Perplexity and quality stages of one persona release.")
+# Curation and scoring of one partition in one run: what the sensor and the schedules start
+# (the models must exist: the train_models job, run once).
+web_snapshot_job = _job("web_snapshot", [*web_assets, *web_scoring], web_snapshots,
+                        "Every web stage of one crawl snapshot, extraction to quality.")
+personas_release_job = _job("personas_release", [*persona_assets, *persona_scoring], persona_releases,
+                            "Every persona stage of one release, rows to quality.")
 web_synthetic_job = _job("web_synthetic", [rephrased], web_snapshots,
                          "Nemotron-CC rephrasing of one snapshot (skipped without an LLM endpoint).")
 personas_synthetic_job = _job("personas_synthetic", synthetic_persona_assets, persona_releases,
@@ -55,6 +62,8 @@ defs = dg.Definitions(
     assets=[*web_assets, *persona_assets, *model_assets, *web_scoring, *persona_scoring, rephrased,
             *synthetic_persona_assets],
     jobs=[web_curation_job, personas_curation_job, train_models_job, web_scoring_job, personas_scoring_job,
-          web_synthetic_job, personas_synthetic_job],
+          web_synthetic_job, personas_synthetic_job, web_snapshot_job, personas_release_job],
+    sensors=[new_snapshot_sensor(web_snapshot_job)],
+    schedules=[monthly_web_schedule(web_snapshot_job), monthly_persona_schedule(personas_release_job)],
     resources=default_resources(),
 )

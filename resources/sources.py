@@ -55,6 +55,10 @@ class PersonaReleases(dg.ConfigurableResource):
     releases: dict[str, str] = Field(default_factory=_default_releases)
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
+    def local_releases(self) -> list[str]:
+        """Releases readable without network (not hf://, s3://, ...), in the configured order."""
+        return [key for key, path in self.releases.items() if "://" not in path or path.startswith(("file://", "memory://"))]
+
     def release_files(self, release: str) -> list[str]:
         if release not in self.releases:
             raise KeyError(f"unknown persona release {release!r}; configured: {sorted(self.releases)}")

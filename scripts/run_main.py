@@ -35,7 +35,7 @@ def main() -> int:
     if new:
         instance.add_dynamic_partitions(web_snapshots.name, new)
     # Releases on remote paths (hf://) need network; the main job runs the local ones.
-    releases = [r for r in persona_releases.get_partition_keys() if "://" not in personas.releases[r]]
+    releases = [r for r in personas.local_releases() if r in persona_releases.get_partition_keys()]
     runs, failed_checks, checks_run = [], [], 0
     # Curate up to dedup, train the models (their negatives are the web documents), then score.
     # The synthetic jobs need an LLM endpoint; without one their assets are skipped, not failed.

@@ -1,0 +1,81 @@
+"""What runs without a person: a sensor that turns a new crawl snapshot folder into a partition
+and curates it, and monthly schedules that re-curate every partition (after a model retrain or
+a threshold change, a re-run rewrites only what changed: shard folders are content-addressed).
+
+Both need `dagster-daemon` (bash scripts/daemon.sh, or `dagster dev`); in the UI they are under
+Automation, the sensor on by default, the schedules off until someone turns them on.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.partitions import web_snapshots
+from resources.sources import PersonaReleases, WebInbox
+
+MONTHLY = "0 3 1 * *"  # 03:00 on the 1st: Common Crawl publishes roughly monthly
+SENSOR_INTERVAL_SECONDS = 300
+
+
+def ready_snapshots(inbox: WebInbox) -> list[str]:
+    """Snapshot folders that hold at least one WARC file. A folder whose name starts with '.' or
+    '_' is a copy in progress (copy into `.CC-MAIN-...`, then rename): not a snapshot yet."""
+    ready = []
+    for name in inbox.snapshots():
+        if name.startswith((".", "_")):
+            continue
+        try:
+            inbox.snapshot_files(name)
+        except FileNotFoundError:
+            continue  # empty so far; picked up on a later tick
+        ready.append(name)
+    return ready
+
+
+def new_snapshot_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+    @dg.sensor(name="new_web_snapshot", job=job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Registers each new snapshot folder of the web inbox as a web_snapshots partition "
+                           "and requests the curation run of that partition.")
+    def new_web_snapshot(context: dg.SensorEvaluationContext, web_inbox: WebInbox) -> dg.SensorResult | dg.SkipReason:
+        registered = set(context.instance.get_dynamic_partitions(web_snapshots.name))
+        new = [name for name in ready_snapshots(web_inbox) if name not in registered]
+        if not new:
+            return dg.SkipReason(f"no new snapshot folder under {web_inbox.root} "
+                                 f"({len(registered)} registered)")
+        context.log.info(f"new snapshots under {web_inbox.root}: {', '.join(new)}")
+        return dg.SensorResult(
+            dynamic_partitions_requests=[web_snapshots.build_add_request(new)],
+            # run_key: the daemon never starts a second run for the same snapshot.
+            run_requests=[dg.RunRequest(partition_key=name, run_key=f"snapshot-{name}") for name in new])
+
+    return new_web_snapshot
+
+
+def monthly_web_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    @dg.schedule(name="monthly_web_recuration", cron_schedule=MONTHLY, job=job, execution_timezone="Asia/Seoul",
+                 description="Re-curates every registered crawl snapshot, oldest first (dedup keeps the "
+                             "earliest copy, so earlier snapshots run first under the run queue).")
+    def monthly_web_recuration(context: dg.ScheduleEvaluationContext):
+        snapshots = sorted(context.instance.get_dynamic_partitions(web_snapshots.name))
+        if not snapshots:
+            return dg.SkipReason("no web snapshot registered yet")
+        month = context.scheduled_execution_time.strftime("%Y-%m")
+        return [dg.RunRequest(partition_key=name, run_key=f"{month}-{name}") for name in snapshots]
+
+    return monthly_web_recuration
+
+
+def monthly_persona_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    @dg.schedule(name="monthly_persona_recuration", cron_schedule=MONTHLY, job=job, execution_timezone="Asia/Seoul",
+                 description="Re-curates the persona releases whose source is reachable without network "
+                             "(hf:// releases need network: run them by hand).")
+    def monthly_persona_recuration(context: dg.ScheduleEvaluationContext, persona_source: PersonaReleases):
+        releases = persona_source.local_releases()
+        if not releases:
+            return dg.SkipReason("no local persona release configured")
+        month = context.scheduled_execution_time.strftime("%Y-%m")
+        return [dg.RunRequest(partition_key=name, run_key=f"{month}-{name}") for name in releases]
+
+    return monthly_persona_recuration
+
