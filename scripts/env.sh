@@ -26,5 +26,6 @@ if ! command -v lmplz >/dev/null 2>&1; then
 fi
 export DAGSTER_HOME="${DAGSTER_HOME:-$PROJECT_ROOT/.dagster}"
 mkdir -p "$DAGSTER_HOME"
-cp "$PROJECT_ROOT/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
+# dagster.yaml (sqlite) by default; CURATION_DAGSTER_YAML=dagster.postgres.yaml for a team instance.
+cp "$PROJECT_ROOT/${CURATION_DAGSTER_YAML:-dagster.yaml}" "$DAGSTER_HOME/dagster.yaml"
 cd "$PROJECT_ROOT"
