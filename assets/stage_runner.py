@@ -12,6 +12,7 @@ import pyarrow as pa
 from assets.checks import PURITY_STAGES, KeptObserver, check_results, check_specs
 from assets.metadata import stage_metadata
 from assets.partitions import partitions_in_keep_order
+from assets.plots import ScoreHistograms
 from curation.io import Manifest
 from curation.parallel import process_batches
 from curation.stage import DocumentStage
@@ -109,13 +110,20 @@ def write_split(context: dg.AssetExecutionContext, store: CorpusStore, split: It
     observer = KeptObserver(purity=key.path[-1] in PURITY_STAGES,
                             marginals=key == dg.AssetKey(["personas", "persona_rows"]))
 
+    histograms = ScoreHistograms(key.path[-1])
+
     def observed_write(table: pa.Table) -> None:
         observer(table)
+        histograms.kept(table)
         writer.write_kept(table)
+
+    def observed_rejects(table: pa.Table) -> None:
+        histograms.rejected(table)
+        writer.write_rejects(table)
 
     with store.writer(stage_key(context.asset_key), context.partition_key) as writer:
         write_kept = previews.kept_sink(observed_write)
-        write_rejects = previews.rejected_sink(writer.write_rejects)
+        write_rejects = previews.rejected_sink(observed_rejects)
         for kept, rejected in split:
             write_kept(kept)
             write_rejects(rejected)
@@ -130,6 +138,9 @@ def write_split(context: dg.AssetExecutionContext, store: CorpusStore, split: It
     )
     metadata = stage_metadata(manifest, store.partition_url(manifest.stage, manifest.partition),
                               previews.kept, previews.rejected, seconds, list(preview))
+    plot = histograms.markdown()
+    if plot is not None:
+        metadata["score_histograms"] = dg.MetadataValue.md(plot)
     for name, value in extra_values.items():
         metadata.setdefault(name, dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value)
     upstream = store.manifest(stage_key(_FED_BY[key]), context.partition_key) if key in _FED_BY else None

@@ -19,7 +19,6 @@ from resources.sources import PersonaReleases, WebInbox
 
 from conftest import REPO, SAMPLE
 
-REPOSITORY = defs.get_repository_def()
 SENSOR = defs.resolve_sensor_def("new_web_snapshot")
 WEB_SCHEDULE = defs.resolve_schedule_def("monthly_web_recuration")
 PERSONA_SCHEDULE = defs.resolve_schedule_def("monthly_persona_recuration")
@@ -41,10 +40,13 @@ def inbox(tmp_path) -> Path:
 
 
 def tick(instance, inbox: Path):
-    context = dg.build_sensor_context(instance=instance, resources={"web_inbox": WebInbox(root=str(inbox))},
-                                      definitions=defs)
-    # Called as Dagster's testing guide does: what the sensor function returns to the daemon.
-    return SENSOR(context)
+    with dg.build_sensor_context(instance=instance, resources={"web_inbox": WebInbox(root=str(inbox))}) as context:
+        # Called as Dagster's testing guide does: what the sensor function returns to the daemon.
+        return SENSOR(context)
+
+
+def evaluate(schedule: dg.ScheduleDefinition, context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+    return schedule(context)
 
 
 def test_ready_snapshots_skip_empty_and_in_progress_folders(inbox):
@@ -89,26 +91,27 @@ def test_sensor_reads_an_fsspec_inbox(instance):
 def test_monthly_web_schedule_recurates_every_snapshot_once_a_month(instance):
     assert WEB_SCHEDULE.cron_schedule == MONTHLY == "0 3 1 * *" and WEB_SCHEDULE.job_name == "web_snapshot"
     december = datetime(2026, 12, 1, 3, 0)
-    empty = WEB_SCHEDULE.evaluate_tick(dg.build_schedule_context(instance=instance, repository_def=REPOSITORY, scheduled_execution_time=december))
-    assert not empty.run_requests and "no web snapshot" in empty.skip_message
+    empty = evaluate(WEB_SCHEDULE, dg.build_schedule_context(instance=instance, scheduled_execution_time=december))
+    assert isinstance(empty, dg.SkipReason) and "no web snapshot" in empty.skip_message
 
     instance.add_dynamic_partitions(web_snapshots.name, ["CC-MAIN-2026-08", "CC-MAIN-2026-04"])
-    result = WEB_SCHEDULE.evaluate_tick(dg.build_schedule_context(instance=instance, repository_def=REPOSITORY, scheduled_execution_time=december))
+    result = evaluate(WEB_SCHEDULE, dg.build_schedule_context(instance=instance, scheduled_execution_time=december))
     # Oldest first: dedup keeps the earliest copy, so the earlier snapshot should run first.
-    assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
+    assert [(r.partition_key, r.run_key) for r in result] == [
         ("CC-MAIN-2026-04", "2026-12-CC-MAIN-2026-04"), ("CC-MAIN-2026-08", "2026-12-CC-MAIN-2026-08")]
-    january = WEB_SCHEDULE.evaluate_tick(dg.build_schedule_context(
-        instance=instance, repository_def=REPOSITORY, scheduled_execution_time=datetime(2027, 1, 1, 3, 0)))
-    assert {r.run_key for r in january.run_requests}.isdisjoint(r.run_key for r in result.run_requests)
+    january = evaluate(WEB_SCHEDULE, dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=datetime(2027, 1, 1, 3, 0)))
+    assert {r.run_key for r in january}.isdisjoint(r.run_key for r in result)
 
 
 def test_monthly_persona_schedule_runs_local_releases_only(instance, tmp_path):
     releases = PersonaReleases(releases={"sample-100": str(SAMPLE / "personas" / "sample-100"),
                                          "hf-ada0f5b": "hf://datasets/nvidia/Nemotron-Personas-Korea"})
-    context = dg.build_schedule_context(instance=instance, repository_def=REPOSITORY, scheduled_execution_time=datetime(2026, 12, 1, 3),
-                                        resources={"persona_source": releases})
-    result = PERSONA_SCHEDULE.evaluate_tick(context)
-    assert [r.partition_key for r in result.run_requests] == ["sample-100"]
+    # As a context manager: it tears its resources down, leaving no instance behind for later tests.
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 12, 1, 3),
+                                   resources={"persona_source": releases}) as context:
+        result = evaluate(PERSONA_SCHEDULE, context)
+    assert [r.partition_key for r in result] == ["sample-100"]
     assert PERSONA_SCHEDULE.job_name == "personas_release"
 
 

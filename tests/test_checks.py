@@ -1,0 +1,173 @@
+"""Asset checks and UI metadata: each check passes on good partitions and fails on the breakage it
+exists for; a failing blocking check stops the stages after it; histograms are real PNGs."""
+
+import base64
+import json
+import shutil
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from assets.checks import (MAX_RATE_JUMP, POPULATION_SHARES, KeptObserver, age_band, check_results,
+                           check_specs)
+from assets.definitions import defs, web_assets
+from assets.partitions import web_snapshots
+from assets.plots import SAMPLE_SIZE, ScoreHistograms
+from curation.io import Manifest
+from resources.corpus_store import CorpusStore
+from resources.dask import DaskResource
+from resources.sources import WebInbox
+
+from conftest import SAMPLE
+
+SNAPSHOT = "CC-MAIN-2026-04"
+LANGUAGE = dg.AssetKey(["web", "language_filtered"])
+PERSONAS = dg.AssetKey(["personas", "persona_rows"])
+
+
+def manifest(rows_in: int, kept: int, partition: str = "p") -> Manifest:
+    return Manifest(stage="web/language_filtered", partition=partition, kept_shards=[], reject_shards=[],
+                    rows_in=rows_in, rows_kept=kept, rows_rejected=rows_in - kept,
+                    rejects_by_reason={"not_korean": rows_in - kept} if rows_in > kept else {}, columns=[])
+
+
+def observed(texts: list[str], **columns) -> KeptObserver:
+    observer = KeptObserver(purity=True)
+    observer(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts, "source": ["web"] * len(texts),
+                       "snapshot": ["p"] * len(texts), **columns}))
+    return observer
+
+
+def by_name(results) -> dict[str, dg.AssetCheckResult]:
+    return {result.check_name: result for result in results}
+
+
+KOREAN = "서울은 대한민국의 수도이며 정치와 경제의 중심지이다."
+
+
+def test_every_stage_of_every_chain_has_the_stage_checks():
+    graph = defs.resolve_asset_graph()
+    stages = [key for key in graph.get_all_asset_keys()
+              if key.path[0] in ("web", "personas", "synthetic") and graph.get(key).partitions_def is not None
+              and key.path[-1] not in ("rephrased", "persona_qa")]  # may be skipped: no LLM endpoint
+    assert len(stages) >= 2 * 10
+    for key in stages:
+        names = {check_key.name for check_key in graph.asset_check_keys if check_key.asset_key == key}
+        assert {"accounting", "schema"} <= names, key
+        assert any(name.endswith("_rate_vs_previous") for name in names), key
+    assert "language_purity" in {c.name for c in check_specs(LANGUAGE)}
+    assert "persona_marginals" in {c.name for c in check_specs(PERSONAS)}
+
+
+def test_accounting_fails_when_documents_go_missing():
+    good = by_name(check_results(LANGUAGE, manifest(30, 28), manifest(40, 30), None, observed([KOREAN] * 28)))
+    assert good["accounting"].passed
+    # The upstream kept 31 documents but this stage only saw 30: one was lost between stages.
+    lost = by_name(check_results(LANGUAGE, manifest(30, 28), manifest(40, 31), None, observed([KOREAN] * 28)))
+    assert not lost["accounting"].passed and lost["accounting"].metadata["upstream_kept"].value == 31
+
+
+def test_drop_rate_jump_against_the_previous_partition_is_blocking():
+    spec = next(s for s in check_specs(LANGUAGE) if s.name == "drop_rate_vs_previous")
+    assert spec.blocking
+    previous = manifest(100, 90, partition="CC-MAIN-2026-04")
+    steady = by_name(check_results(LANGUAGE, manifest(100, 85), None, previous, observed([KOREAN])))
+    assert steady["drop_rate_vs_previous"].passed
+    # A language model that stops loading rejects nearly everything: the rate jumps by 0.8.
+    broken = by_name(check_results(LANGUAGE, manifest(100, 10), None, previous, observed([KOREAN])))
+    result = broken["drop_rate_vs_previous"]
+    assert not result.passed and result.metadata["jump"].value > MAX_RATE_JUMP
+    assert result.metadata["previous_partition"].value == "CC-MAIN-2026-04"
+    tiny = by_name(check_results(LANGUAGE, manifest(5, 0), None, manifest(5, 5), observed([KOREAN])))
+    assert tiny["drop_rate_vs_previous"].passed  # five documents say nothing about a rate
+
+
+def test_language_purity_counts_documents_without_hangul():
+    pure = observed([KOREAN] * 98 + ["Seoul 서울 is the capital city of Korea"] * 2)
+    assert by_name(check_results(LANGUAGE, manifest(100, 100), None, None, pure))["language_purity"].passed
+    leaky = observed([KOREAN] * 97 + ["London is the capital of the United Kingdom."] * 3)
+    result = by_name(check_results(LANGUAGE, manifest(100, 100), None, None, leaky))["language_purity"]
+    assert not result.passed and result.metadata["purity"].value == 0.97
+
+
+def test_schema_check_names_missing_columns():
+    observer = KeptObserver()
+    observer(pa.table({"id": ["a"], "text": [KOREAN]}))
+    result = by_name(check_results(LANGUAGE, manifest(1, 1), None, None, observer))["schema"]
+    assert not result.passed and result.metadata["missing_columns"].value == ["source", "snapshot"]
+
+
+def persona_observer(rows: pa.Table) -> KeptObserver:
+    observer = KeptObserver(marginals=True)
+    observer(rows)
+    return observer
+
+
+def test_persona_marginals_match_the_population_on_the_shipped_release_and_not_on_a_skewed_one():
+    rows = pa.concat_tables(pq.read_table(p, columns=["sex", "age", "province"])
+                            for p in sorted((SAMPLE / "personas" / "sample-100").glob("*.parquet")))
+    assert set(rows.column("province").to_pylist()) <= set(POPULATION_SHARES["province"])  # same names
+    assert {age_band(a) for a in rows.column("age").to_pylist()} <= set(POPULATION_SHARES["age_band"])
+    persona_manifest = manifest(rows.num_rows, rows.num_rows)
+    fair = by_name(check_results(PERSONAS, persona_manifest, None, None, persona_observer(rows)))
+    assert fair["persona_marginals"].passed, fair["persona_marginals"].metadata
+    skewed = pa.table({"sex": ["남자"] * 1000, "age": [25] * 1000, "province": ["서울"] * 1000})
+    result = by_name(check_results(PERSONAS, manifest(1000, 1000), None, None, persona_observer(skewed)))
+    result = result["persona_marginals"]
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert result.metadata["sex_tvd"].value == pytest.approx(0.502, abs=1e-3)
+
+
+@pytest.fixture
+def web_run(tmp_path):
+    def run(run_config: dict | None = None):
+        inbox = tmp_path / "inbox"
+        if not inbox.exists():
+            shutil.copytree(SAMPLE / "warc" / SNAPSHOT, inbox / SNAPSHOT)
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
+            return dg.materialize(web_assets, partition_key=SNAPSHOT, instance=instance, raise_on_error=False,
+                                  run_config=run_config, resources={
+                                      "dask": DaskResource(), "corpus_store": CorpusStore(root=str(tmp_path / "store")),
+                                      "web_inbox": WebInbox(root=str(inbox))})
+    return run
+
+
+def test_a_run_reports_passing_checks_and_a_histogram_for_every_scored_stage(web_run):
+    result = web_run()
+    assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    assert evaluations and all(e.passed for e in evaluations)
+    checked = {e.asset_key for e in evaluations if e.check_name == "accounting"}
+    assert checked == {a.key for a in web_assets}
+    metadata = result.asset_materializations_for_node("web__language_filtered")[0].metadata
+    image = base64.b64decode(metadata["score_histograms"].value.split("base64,")[1].rstrip(")"))
+    assert image.startswith(b"\x89PNG\r\n\x1a\n") and len(image) > 5_000
+    assert metadata["docs_per_second"].value > 0 and "not_korean" in metadata["rejects_by_reason"].value
+
+
+def test_a_failing_blocking_check_stops_the_stages_after_it(web_run):
+    # Threshold 0 keeps the English page: the output is no longer pure Korean.
+    result = web_run({"ops": {"web__language_filtered": {"config": {"threshold": 0.0, "min_letters": 0}}}})
+    purity = next(e for e in result.get_asset_check_evaluations() if e.check_name == "language_purity")
+    assert not purity.passed and purity.metadata["purity"].value < 0.98
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert LANGUAGE in materialized
+    assert dg.AssetKey(["web", "heuristic_filtered"]) not in materialized  # blocked
+    assert not result.success
+
+
+def test_histograms_show_kept_against_rejected_with_bounded_samples():
+    histograms = ScoreHistograms("quality_filtered")
+    histograms.kept(pa.table({"quality_bucket": list(range(10, 20)) * 3_000}))
+    details = [json.dumps({"quality_bucket": b, "quality_score": 0.1}) for b in range(10)]
+    histograms.rejected(pa.table({"details": details + [None, "not json"]}))
+    series = histograms.series()
+    assert len(series["quality_bucket"]["kept"]) == SAMPLE_SIZE  # 30,000 seen, a bounded sample kept
+    assert histograms.samples[("quality_bucket", "kept")].seen == 30_000
+    assert sorted(series["quality_bucket"]["rejected"]) == list(range(10))
+    assert series["quality_score"]["rejected"] == [0.1] * 10 and not series["quality_score"]["kept"]
+    assert histograms.png().startswith(b"\x89PNG")
+    assert ScoreHistograms("exact_deduplicated").markdown() is None  # no score, no picture
