@@ -3,7 +3,8 @@ its materialisation (so a failing blocking check stops the downstream stages of 
 
 - accounting (blocking): every input document is kept or rejected; for a stage fed document
   for document by its upstream, its input is exactly what the upstream kept.
-- schema (blocking): the kept documents carry the columns the next stages read.
+- schema (blocking): the kept rows carry the columns the next stages read (documents: id, text,
+  source, snapshot; WARC records, persona rows and signatures: their own schema).
 - drop_rate_vs_previous / duplicate_rate_vs_previous (blocking): the share rejected moved by
   at most MAX_RATE_JUMP from the previous partition in partition order. A stage whose drop rate
   jumps (an extractor that stops finding text, a language model that stops loading) is broken
@@ -23,8 +24,11 @@ from dataclasses import dataclass, field
 import dagster as dg
 import pyarrow as pa
 
+from curation.documents import missing_columns
 from curation.io import Manifest
 from curation.langid import hangul_ratio
+from curation.sources.personas import PERSONA_ROW_SCHEMA
+from curation.sources.warc import WARC_RECORD_SCHEMA
 
 MAX_RATE_JUMP = 0.35
 MIN_DOCUMENTS_FOR_RATE = 20  # below this a rate says little; the check passes with a note
@@ -32,7 +36,14 @@ MIN_PURITY = 0.98
 MIN_HANGUL_SHARE = 0.1
 PURITY_STAGES = ("language_filtered", "quality_filtered")
 DEDUP_STAGES = ("exact_deduplicated", "fuzzy_deduplicated")
-REQUIRED_COLUMNS = ("id", "text", "source", "snapshot")
+DOCUMENT_COLUMNS = ("id", "text", "source", "snapshot")
+# Stages whose rows are not documents (yet, or any more) must carry what their readers read.
+REQUIRED_COLUMNS_BY_STAGE = {
+    "warc_records": tuple(WARC_RECORD_SCHEMA.names),
+    "persona_rows": tuple(PERSONA_ROW_SCHEMA.names),
+    "minhash_signatures": ("id", "signature"),
+}
+PERSONA_ROWS = dg.AssetKey(["personas", "persona_rows"])
 
 # Resident registration population by sex, age band (adults: the personas are 19 and over) and
 # province, shares rounded to 0.1 percentage point. Source: Ministry of the Interior and Safety,
@@ -66,7 +77,7 @@ def check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     if stage in PURITY_STAGES:
         specs.append(dg.AssetCheckSpec("language_purity", asset=key, blocking=True,
                                        description=f">= {MIN_PURITY} of kept documents have >= {MIN_HANGUL_SHARE} Hangul letters"))
-    if key == dg.AssetKey(["personas", "persona_rows"]):
+    if key == PERSONA_ROWS:
         specs.append(dg.AssetCheckSpec("persona_marginals", asset=key,
                                        description="sex / age band / province shares vs the resident population"))
     return specs
@@ -80,12 +91,12 @@ class KeptObserver:
     marginals: bool = False
     documents: int = 0
     with_hangul: int = 0
-    columns: list[str] = field(default_factory=list)
+    schema: pa.Schema | None = None
     counts: dict[str, Counter] = field(default_factory=lambda: {k: Counter() for k in POPULATION_SHARES})
 
     def __call__(self, table: pa.Table) -> None:
-        if not self.columns:
-            self.columns = table.column_names
+        if self.schema is None:
+            self.schema = table.schema
         self.documents += table.num_rows
         if self.purity and "text" in table.column_names:
             self.with_hangul += sum(hangul_ratio(t or "") >= MIN_HANGUL_SHARE for t in table.column("text").to_pylist())
@@ -93,6 +104,12 @@ class KeptObserver:
             self.counts["sex"].update(table.column("sex").to_pylist())
             self.counts["age_band"].update(age_band(a) for a in table.column("age").to_pylist())
             self.counts["province"].update(table.column("province").to_pylist())
+
+
+def observer_for(key: dg.AssetKey) -> KeptObserver:
+    """The observer that collects what `key`'s checks need (decided by its check specs)."""
+    names = {spec.name for spec in check_specs(key)}
+    return KeptObserver(purity="language_purity" in names, marginals="persona_marginals" in names)
 
 
 def _rate(manifest: Manifest) -> float:
@@ -117,9 +134,8 @@ def check_results(key: dg.AssetKey, manifest: Manifest, upstream: Manifest | Non
     results.append(dg.AssetCheckResult(check_name="accounting", passed=balanced, metadata={
         "rows_in": manifest.rows_in, "kept": manifest.rows_kept, "rejected": manifest.rows_rejected,
         "upstream_kept": upstream.rows_kept if upstream is not None else -1}))
-    missing = [c for c in REQUIRED_COLUMNS if c not in observer.columns] if observer.documents else []
-    if key.path[-1] in ("warc_records", "persona_rows", "minhash_signatures"):
-        missing = []  # records, rows and signatures are not documents yet / any more
+    required = REQUIRED_COLUMNS_BY_STAGE.get(key.path[-1], DOCUMENT_COLUMNS)
+    missing = missing_columns(observer.schema, required) if observer.schema is not None else []
     results.append(dg.AssetCheckResult(check_name="schema", passed=not missing,
                                        metadata={"missing_columns": dg.MetadataValue.json(missing)}))
     rate_name = next(n for n in names if n.endswith("_rate_vs_previous"))

@@ -9,7 +9,7 @@ from typing import Callable, Iterable
 import dagster as dg
 import pyarrow as pa
 
-from assets.checks import PURITY_STAGES, KeptObserver, check_results, check_specs
+from assets.checks import check_results, check_specs, observer_for
 from assets.metadata import stage_metadata
 from assets.partitions import partitions_in_keep_order
 from assets.plots import ScoreHistograms
@@ -107,8 +107,7 @@ def write_split(context: dg.AssetExecutionContext, store: CorpusStore, split: It
     start = time.perf_counter()
     previews = _Previews()
     key = context.asset_key
-    observer = KeptObserver(purity=key.path[-1] in PURITY_STAGES,
-                            marginals=key == dg.AssetKey(["personas", "persona_rows"]))
+    observer = observer_for(key)
 
     histograms = ScoreHistograms(key.path[-1])
 

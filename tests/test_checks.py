@@ -99,6 +99,19 @@ def test_schema_check_names_missing_columns():
     assert not result.passed and result.metadata["missing_columns"].value == ["source", "snapshot"]
 
 
+def test_schema_of_rows_that_are_not_documents_is_their_own():
+    from curation.sources.warc import WARC_RECORD_SCHEMA
+
+    records = KeptObserver()
+    records(WARC_RECORD_SCHEMA.empty_table())
+    warc = dg.AssetKey(["web", "warc_records"])
+    assert by_name(check_results(warc, manifest(0, 0), None, None, records))["schema"].passed
+    rows = KeptObserver()
+    rows(pa.table({"uuid": ["u"], "sex": ["여자"]}))  # a persona row without its other columns
+    result = by_name(check_results(PERSONAS, manifest(1, 1), None, None, rows))["schema"]
+    assert not result.passed and "province" in result.metadata["missing_columns"].value
+
+
 def persona_observer(rows: pa.Table) -> KeptObserver:
     observer = KeptObserver(marginals=True)
     observer(rows)
