@@ -17,12 +17,13 @@ MONTHLY = "0 3 1 * *"  # 03:00 on the 1st: Common Crawl publishes roughly monthl
 SENSOR_INTERVAL_SECONDS = 300
 
 
-def ready_snapshots(inbox: WebInbox) -> list[str]:
-    """Snapshot folders that hold at least one WARC file. A folder whose name starts with '.' or
-    '_' is a copy in progress (copy into `.CC-MAIN-...`, then rename): not a snapshot yet."""
+def ready_snapshots(inbox: WebInbox, known: set[str] = frozenset()) -> list[str]:
+    """Snapshot folders not in `known` that hold at least one WARC file. A folder whose name
+    starts with '.' or '_' is a copy in progress (copy into `.CC-MAIN-...`, then rename): not a
+    snapshot yet. Known folders are not listed again: a crawl has ~90k WARC files per snapshot."""
     ready = []
     for name in inbox.snapshots():
-        if name.startswith((".", "_")):
+        if name in known or name.startswith((".", "_")):
             continue
         try:
             inbox.snapshot_files(name)
@@ -39,7 +40,7 @@ def new_snapshot_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefini
                            "and requests the curation run of that partition.")
     def new_web_snapshot(context: dg.SensorEvaluationContext, web_inbox: WebInbox) -> dg.SensorResult | dg.SkipReason:
         registered = set(context.instance.get_dynamic_partitions(web_snapshots.name))
-        new = [name for name in ready_snapshots(web_inbox) if name not in registered]
+        new = ready_snapshots(web_inbox, known=registered)
         if not new:
             return dg.SkipReason(f"no new snapshot folder under {web_inbox.root} "
                                  f"({len(registered)} registered)")

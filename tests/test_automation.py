@@ -51,6 +51,7 @@ def evaluate(schedule: dg.ScheduleDefinition, context: dg.ScheduleEvaluationCont
 
 def test_ready_snapshots_skip_empty_and_in_progress_folders(inbox):
     assert ready_snapshots(WebInbox(root=str(inbox))) == ["CC-MAIN-2026-04"]
+    assert ready_snapshots(WebInbox(root=str(inbox)), known={"CC-MAIN-2026-04"}) == []
 
 
 def test_sensor_registers_a_new_snapshot_and_requests_its_run_once(instance, inbox):
