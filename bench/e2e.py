@@ -130,6 +130,20 @@ class Timer:
         return now
 
 
+def through(stages, batch: pa.Table, timer: Timer, rejects) -> tuple[pa.Table, float]:
+    """`batch` through the named stages in order, each timed under its name; their rejects are
+    written after the last stage (timed as "write" by the caller from the returned start)."""
+    dropped = []
+    start = time.perf_counter()
+    for name, stage in stages:
+        batch, rejected = stage.process(batch)
+        dropped.append(rejected)
+        start = timer.add(name, start)
+    for rejected in dropped:
+        rejects.write(rejected)
+    return batch, start
+
+
 def timed(iterator, timer: Timer, name: str):
     """Yield from `iterator`, charging the time spent inside it to `name`."""
     iterator = iter(iterator)
@@ -176,10 +190,9 @@ def run(corpus: Path, models: Path, work: Path) -> dict:
     cpu_start = cpu_seconds()
     wall = time.perf_counter()
 
-    language = LanguageFilter()
-    heuristics = HeuristicFilter()
-    perplexity = PerplexityFilter(PerplexityScorer(models / "perplexity"), reject=())
-    quality = QualityFilter(QualityScorer(models / "quality"), min_bucket=DEFAULT_MIN_BUCKET)
+    filters = [("language_id", LanguageFilter()), ("heuristics", HeuristicFilter())]
+    scorers = [("perplexity", PerplexityFilter(PerplexityScorer(models / "perplexity"), reject=())),
+               ("quality", QualityFilter(QualityScorer(models / "quality"), min_bucket=DEFAULT_MIN_BUCKET))]
     rejects = Sink(work / "rejects.parquet", REJECT_SCHEMA)
 
     # 1. Per-batch filters, kept documents to a Parquet file (the next stage's input).
@@ -187,14 +200,8 @@ def run(corpus: Path, models: Path, work: Path) -> dict:
     rows_in = 0
     for batch in timed(iter_parquet_batches(shards, columns=["id", "text"], batch_rows=DEFAULT_BATCH_ROWS), timer, "read"):
         rows_in += batch.num_rows
-        start = time.perf_counter()
-        kept, rejected = language.process(batch)
-        start = timer.add("language_id", start)
-        kept, rejected_h = heuristics.process(kept)
-        start = timer.add("heuristics", start)
+        kept, start = through(filters, batch, timer, rejects)
         filtered.write(kept)
-        rejects.write(rejected)
-        rejects.write(rejected_h)
         timer.add("write", start)
     start = time.perf_counter()
     filtered.close()
@@ -210,14 +217,9 @@ def run(corpus: Path, models: Path, work: Path) -> dict:
     for kept, rejected in timed(split, timer, "dedup"):
         start = time.perf_counter()
         rejects.write(rejected)
-        start = timer.add("write", start)
-        kept, rejected_p = perplexity.process(kept)
-        start = timer.add("perplexity", start)
-        kept, rejected_q = quality.process(kept)
-        start = timer.add("quality", start)
+        timer.add("write", start)
+        kept, start = through(scorers, kept, timer, rejects)
         curated.write(kept)
-        rejects.write(rejected_p)
-        rejects.write(rejected_q)
         timer.add("write", start)
     start = time.perf_counter()
     curated.close()
@@ -226,8 +228,8 @@ def run(corpus: Path, models: Path, work: Path) -> dict:
     seconds = time.perf_counter() - wall
     cpu = cpu_seconds() - cpu_start
 
-    stages = {"language_id": language.counts, "heuristics": heuristics.counts, "dedup": dedup_counts,
-              "perplexity": perplexity.counts, "quality": quality.counts}
+    stages = {**{name: stage.counts for name, stage in filters}, "dedup": dedup_counts,
+              **{name: stage.counts for name, stage in scorers}}
     counts = {name: {"in": c.rows_in, "kept": c.rows_kept, "rejected": dict(sorted(c.rejects_by_reason.items()))}
               for name, c in stages.items()}
     if curated.rows + rejects.rows != rows_in:
