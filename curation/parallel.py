@@ -153,3 +153,46 @@ def _keep_cached_properties(stage: DocumentStage, local: DocumentStage) -> None:
         for name, attribute in vars(klass).items():
             if isinstance(attribute, cached_property) and name in vars(local) and name not in vars(stage):
                 vars(stage)[name] = vars(local)[name]
+
+
+def run_tasks(fn, args: Iterable[tuple], client: "Client | None" = None, shared: tuple = (),
+              window: int | None = None) -> Iterator[Any]:
+    """`fn(*shared, *task)` for each task of `args`, results in order: here, or on Dask with
+    at most `window` tasks submitted and not yet yielded (tasks are generated lazily, so a
+    stream of batches stays bounded). `shared` arguments are sent to each worker once."""
+    if client is None:
+        for task in args:
+            yield fn(*shared, *task)
+        return
+    window = default_window(client) if window is None else window
+    shared_futures = client.scatter(list(shared), broadcast=True, hash=False) if shared else []
+    in_flight: deque[Any] = deque()
+    source = iter(args)
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(in_flight) < window:
+                task = next(source, None)
+                if task is None:
+                    exhausted = True
+                    break
+                # Tables and arrays go to one worker directly, not through the scheduler.
+                big = [i for i, a in enumerate(task) if isinstance(a, pa.Table)]
+                task = list(task)
+                for i, future in zip(big, client.scatter([task[i] for i in big], hash=False) if big else []):
+                    task[i] = future
+                in_flight.append(client.submit(fn, *shared_futures, *task, pure=False))
+                del task
+            if not in_flight:
+                return
+            future = in_flight.popleft()
+            try:
+                result = future.result()
+            finally:
+                future.release()
+            yield result
+    finally:
+        if in_flight:
+            client.cancel(list(in_flight))
+        for future in shared_futures:
+            future.release()

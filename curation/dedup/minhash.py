@@ -152,15 +152,25 @@ class MinHasher:
         self.xp = xp
         self._probes = xp.asarray(_densify_probes(self.config.num_perm, self.config.seed, attempts=64))
 
+    def shingles(self, texts: Sequence[str]):
+        """(hash, document) of every shingle of `texts`, on the array module."""
+        cfg, xp = self.config, self.xp
+        normalized = [normalize_for_shingles(t, cfg.strip_spaces) for t in texts]
+        points, lengths = _code_points(normalized, cfg.ngram)
+        with np.errstate(over="ignore"):
+            return shingle_hashes(xp, xp.asarray(points), xp.asarray(lengths), cfg.ngram, cfg.seed)
+
     def signatures(self, texts: Sequence[str]):
         xp, cfg = self.xp, self.config
         if not texts:
             return xp.zeros((0, cfg.num_perm), dtype=xp.uint32)
-        normalized = [normalize_for_shingles(t, cfg.strip_spaces) for t in texts]
-        points, lengths = _code_points(normalized, cfg.ngram)
-        points, lengths = xp.asarray(points), xp.asarray(lengths)
+        hashes, doc = self.shingles(texts)
+        return self.signatures_of_shingles(hashes, doc, len(texts))
+
+    def signatures_of_shingles(self, hashes, doc, count: int):
+        """Signatures of `count` documents from their shingles (`shingles`)."""
+        xp, cfg = self.xp, self.config
         with np.errstate(over="ignore"):
-            hashes, doc = shingle_hashes(xp, points, lengths, cfg.ngram, cfg.seed)
             bins = ((hashes >> xp.uint64(32)) % xp.uint64(cfg.num_perm)).astype(xp.int64)
             values = (hashes & xp.uint64(0xFFFFFFFF)).astype(xp.uint32)
             values = xp.minimum(values, xp.uint32(0xFFFFFFFE))  # EMPTY stays a marker
@@ -170,11 +180,11 @@ class MinHasher:
             packed = xp.sort((slot << xp.uint64(32)) | values.astype(xp.uint64))
             slot = (packed >> xp.uint64(32)).astype(xp.int64)
             values = (packed & xp.uint64(0xFFFFFFFF)).astype(xp.uint32)
-            sig = xp.full(len(texts) * cfg.num_perm, EMPTY, dtype=xp.uint32)
+            sig = xp.full(count * cfg.num_perm, EMPTY, dtype=xp.uint32)
             first = xp.ones(slot.shape[0], dtype=bool)
             first[1:] = slot[1:] != slot[:-1]
             sig[slot[first]] = values[first]
-        return _densify(xp, sig.reshape(len(texts), cfg.num_perm), self._probes)
+        return _densify(xp, sig.reshape(count, cfg.num_perm), self._probes)
 
 
 def band_hash(signatures, bands: int, band: int, xp: Any = np):
