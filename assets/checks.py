@@ -41,7 +41,6 @@ DOCUMENT_COLUMNS = ("id", "text", "source", "snapshot")
 REQUIRED_COLUMNS_BY_STAGE = {
     "warc_records": tuple(WARC_RECORD_SCHEMA.names),
     "persona_rows": tuple(PERSONA_ROW_SCHEMA.names),
-    "minhash_signatures": ("id", "signature"),
 }
 PERSONA_ROWS = dg.AssetKey(["personas", "persona_rows"])
 

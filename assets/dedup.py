@@ -1,198 +1,110 @@
-"""Dedup assets of one source: exact_deduplicated -> minhash_signatures -> fuzzy_deduplicated.
+"""Dedup assets of one source: exact_deduplicated -> fuzzy_deduplicated.
 
-Each partition is deduplicated against itself and every partition ordered before it
-(`partitions_in_keep_order`), through what those partitions left in the store: the exact
-stage's `text_hashes` side table, the signature shards, and the fuzzy stage's `clusters`
-side table. No earlier text is read. A partition ordered before this one that was never
-materialised is an error, not a silent gap: results must not depend on materialisation order.
+Both call the library's one entry point (`curation.dedup.engine.deduplicate_partition`): a
+partition is deduplicated against itself and against the source's persistent index
+(`{store}/{source}/dedup_index`) restricted to the partitions ordered before it
+(`partitions_in_keep_order`); fuzzy_deduplicated then adds its kept documents to the index. No
+earlier text is read. A partition ordered before this one that is not in the index (never
+materialised) is an error, not a silent gap: results must not depend on materialisation order.
 """
 
-from typing import Iterator
+import posixpath
 
 import dagster as dg
-import numpy as np
-import pyarrow as pa
 
 from assets.partitions import partitions_in_keep_order
 from assets.stage_runner import partition_asset, stage_key, upstream_batches, write_split
-from curation.dedup.backend import make_hasher
-from curation.dedup.exact import deduplicate_exact
-from curation.dedup.fuzzy import IndexedBatch, deduplicate
+from curation.dedup.engine import EXACT_STAGE, FUZZY_STAGE, DedupSettings, deduplicate_partition
+from curation.dedup.index import DEFAULT_SHARDS, DedupIndex, DedupIndexError
 from curation.dedup.minhash import MinHashConfig
-from curation.dedup.verify import exact_similarity
-from curation.dedup.stage import (
-    EXACT_STAGE,
-    FUZZY_STAGE,
-    hash_batches,
-    load_signatures,
-    signature_batches,
-    signatures_of,
-    split_duplicates,
-)
-from curation.io import Manifest
+from curation.dedup.sketch import DEFAULT_SKETCH_SIZE
 from curation.stage import StageCounts
 from resources.corpus_store import CorpusStore
+from resources.dask import DaskResource
 
-SIDE_ROWS = 100_000
 
-
-class SignatureConfig(dg.Config):
+class DedupConfig(dg.Config):
+    threshold: float = 0.8
+    verify: bool = True  # keep an LSH pair only when its Jaccard (from sketches) reaches threshold
     ngram: int = MinHashConfig.ngram
     num_perm: int = MinHashConfig.num_perm
     bands: int = MinHashConfig.bands
     strip_spaces: bool = MinHashConfig.strip_spaces
+    sketch_size: int = DEFAULT_SKETCH_SIZE
+    shards: int = DEFAULT_SHARDS  # of a new index; an existing index keeps its own
+    memory_budget_mb: float = 512  # per task
     backend: str = "cpu"  # cpu | gpu | auto; gpu falls back to cpu with a warning
 
-
-class FuzzyConfig(dg.Config):
-    threshold: float = 0.8
-    verify: bool = True  # keep an LSH pair only when its estimated Jaccard reaches threshold
-
-
-def earlier_manifests(context: dg.AssetExecutionContext, store: CorpusStore, asset_key: dg.AssetKey) -> list[tuple[int, Manifest]]:
-    """(order, manifest) of `asset_key` for every partition ordered before this one."""
-    keys = partitions_in_keep_order(context.assets_def.partitions_def, context.instance)
-    current = context.partition_key
-    earlier = keys[: keys.index(current)] if current in keys else []
-    found = []
-    for order, key in enumerate(earlier):
-        try:
-            found.append((order, store.manifest(stage_key(asset_key), key)))
-        except FileNotFoundError as error:
-            raise dg.Failure(
-                f"{stage_key(context.asset_key)} [{current}] is deduplicated against every partition "
-                f"before it, but {stage_key(asset_key)} [{key}] was never materialised: materialise "
-                f"it first (e.g. backfill the earlier partitions in order)",
-            ) from error
-    return found
+    def settings(self, exact: bool) -> DedupSettings:
+        minhash = MinHashConfig(ngram=self.ngram, num_perm=self.num_perm, bands=self.bands,
+                                strip_spaces=self.strip_spaces)
+        return DedupSettings(minhash=minhash, threshold=self.threshold if self.verify else None, exact=exact,
+                             fuzzy=not exact, sketch_size=self.sketch_size, shards=self.shards,
+                             memory_budget_mb=self.memory_budget_mb, backend=self.backend)
 
 
-def _in_chunks(table: pa.Table) -> Iterator[pa.Table]:
-    for offset in range(0, table.num_rows, SIDE_ROWS):
-        yield table.slice(offset, SIDE_ROWS)
+def index_url(store: CorpusStore, source: str) -> str:
+    return posixpath.join(store.root.rstrip("/"), source, "dedup_index")
 
 
 def dedup_assets(source: str, upstream: dg.AssetKey, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     exact_key = dg.AssetKey([source, "exact_deduplicated"])
-    signatures_key = dg.AssetKey([source, "minhash_signatures"])
     fuzzy_key = dg.AssetKey([source, "fuzzy_deduplicated"])
 
-    @partition_asset(exact_key, partitions_def, deps=[upstream], fed_by=upstream, description=(
-        "Exact duplicates (same NFKC/lower-cased/space-collapsed text) removed, against this "
-        "partition and every earlier one; rejects name duplicate_of."))
-    def exact_deduplicated(context: dg.AssetExecutionContext, corpus_store: CorpusStore) -> dg.MaterializeResult:
+    def run(context: dg.AssetExecutionContext, config: DedupConfig, store: CorpusStore, dask: DaskResource,
+            fed_by: dg.AssetKey, exact: bool) -> dg.MaterializeResult:
+        settings = config.settings(exact)
+        try:
+            index = DedupIndex.open(index_url(store, source), settings.layout(), store.storage_options or None)
+        except DedupIndexError as error:
+            raise dg.Failure(str(error)) from error
+        earlier = _earlier_partitions(context, index, fuzzy_key)
+
         def read():
-            return upstream_batches(context, corpus_store, upstream)
+            return upstream_batches(context, store, fed_by)
 
-        ids, hashes = hash_batches(read())
-        earlier = earlier_manifests(context, corpus_store, exact_key)
-
-        def earlier_hashes():
-            for _, manifest in earlier:
-                for table in corpus_store.iter_batches(manifest, "text_hashes"):
-                    yield table.column("text_hash").to_numpy(), table.column("id").to_pylist()
-
-        duplicate_of = deduplicate_exact(ids, hashes, earlier_hashes())
+        with dask.client() as client:
+            result = deduplicate_partition(read, context.partition_key, settings, index=index, earlier=earlier,
+                                           client=client, add=not exact, stage=EXACT_STAGE if exact else FUZZY_STAGE,
+                                           progress=context.log.info)
+        stats = result.stats
         counts = StageCounts()
-
-        def side_tables():
-            kept = np.array([d is None for d in duplicate_of], dtype=bool)
-            table = pa.table({"id": pa.array([i for i, k in zip(ids, kept) if k], pa.string()),
-                              "text_hash": pa.array(hashes[kept], pa.int64())})
-            return (("text_hashes", chunk) for chunk in _in_chunks(table))
-
         return write_split(
-            context, corpus_store,
-            split_duplicates(read(), ids, duplicate_of, EXACT_STAGE, "exact_duplicate", counts),
-            lambda: len(ids), side_tables=side_tables,
-            extra=lambda: {"earlier_partitions": [m.partition for _, m in earlier]},
+            context, store, result.split(read(), counts), lambda: result.rows,
+            extra=lambda: {"earlier_partitions": earlier, "threshold": settings.threshold,
+                           "candidate_pairs": stats.candidate_pairs, "cross_partition_matches": stats.cross_partition_matches,
+                           "minhash": settings.minhash.as_dict(), "index": index.root},
+            run_metadata=lambda: {"index_bytes_read": stats.index_bytes_read, "bytes_read": stats.bytes_read,
+                                  "hash_ranges": stats.hash_ranges, "pass_seconds": stats.as_dict()["seconds"]},
         )
 
-    @partition_asset(signatures_key, partitions_def, deps=[exact_key], fed_by=exact_key, description=(
-        "MinHash signature (character n-grams, one-permutation hashing) of every document: the "
-        "persistent index later partitions are deduplicated against."))
-    def minhash_signatures(context: dg.AssetExecutionContext, config: SignatureConfig,
-                           corpus_store: CorpusStore) -> dg.MaterializeResult:
-        minhash = MinHashConfig(ngram=config.ngram, num_perm=config.num_perm, bands=config.bands,
-                                strip_spaces=config.strip_spaces)
-        hasher, backend = make_hasher(minhash, config.backend)
-        if backend != config.backend and config.backend != "auto":
-            context.log.warning(f"MinHash backend {config.backend!r} is not usable here; computed on the CPU")
-        empty = pa.table({"id": pa.array([], pa.string())})
-        seen = [0]
+    @partition_asset(exact_key, partitions_def, deps=[upstream], fed_by=upstream, code_version="2", description=(
+        "Exact duplicates (same NFKC/lower-cased/space-collapsed text) removed, against this "
+        "partition and every earlier one (the source's dedup index); rejects name duplicate_of."))
+    def exact_deduplicated(context: dg.AssetExecutionContext, config: DedupConfig, corpus_store: CorpusStore,
+                           dask: DaskResource) -> dg.MaterializeResult:
+        return run(context, config, corpus_store, dask, upstream, exact=True)
 
-        def split():
-            for batch in upstream_batches(context, corpus_store, exact_key):
-                seen[0] += batch.num_rows
-                yield next(signature_batches([batch], hasher)), empty
+    @partition_asset(fuzzy_key, partitions_def, deps=[exact_key], fed_by=exact_key, code_version="2", description=(
+        "Near duplicates removed: MinHash LSH candidates against this partition and the source's "
+        "dedup index, verified at the Jaccard threshold, connected components, the earliest "
+        "document (partition order, then row) kept; adds the kept documents to the index."))
+    def fuzzy_deduplicated(context: dg.AssetExecutionContext, config: DedupConfig, corpus_store: CorpusStore,
+                           dask: DaskResource) -> dg.MaterializeResult:
+        return run(context, config, corpus_store, dask, exact_key, exact=False)
 
-        return write_split(context, corpus_store, split(), lambda: seen[0], preview=("id",),
-                           extra=lambda: {"minhash": minhash.as_dict(), "backend": backend})
-
-    @partition_asset(fuzzy_key, partitions_def, deps=[exact_key, signatures_key], fed_by=exact_key, description=(
-        "Near duplicates removed: LSH candidates verified at the Jaccard threshold, connected "
-        "components, the earliest document (partition order, then id) kept; rejects name duplicate_of."))
-    def fuzzy_deduplicated(context: dg.AssetExecutionContext, config: FuzzyConfig,
-                           corpus_store: CorpusStore) -> dg.MaterializeResult:
-        own = corpus_store.manifest(stage_key(signatures_key), context.partition_key)
-        minhash = own.extra["minhash"]
-        ids, signatures = load_signatures(corpus_store.iter_batches(own), rows=own.rows_kept)
-        earlier_signatures = earlier_manifests(context, corpus_store, signatures_key)
-        earlier_clusters = dict(earlier_manifests(context, corpus_store, fuzzy_key))
-        order_of = {m.partition: o for o, m in earlier_signatures}
-        for _, manifest in earlier_signatures:
-            if manifest.extra.get("minhash") != minhash:
-                raise dg.Failure(
-                    f"signatures of partition {manifest.partition} were computed with "
-                    f"{manifest.extra.get('minhash')}, this partition with {minhash}: re-materialise "
-                    f"minhash_signatures of every partition with one configuration")
-        threshold = config.threshold if config.verify else None
-
-        def index() -> Iterator[IndexedBatch]:
-            for order, manifest in earlier_signatures:
-                roots = _duplicate_roots(corpus_store, earlier_clusters[order], order_of)
-                for table in corpus_store.iter_batches(manifest):
-                    batch_ids = table.column("id").to_pylist()
-                    root = [roots.get(i, (i, order)) for i in batch_ids]
-                    yield IndexedBatch(order, batch_ids, signatures_of(table),
-                                       [r[0] for r in root], [r[1] for r in root])
-
-        config_used = MinHashConfig.from_dict(minhash)
-        result = deduplicate(
-            ids, signatures, config_used.bands, threshold, index(),
-            similarity_of=lambda a, b: exact_similarity(upstream_batches(context, corpus_store, exact_key),
-                                                        config_used, a, b))
-        counts = StageCounts()
-        partition_of = {o: key for key, o in order_of.items()}
-
-        def side_tables():
-            # Where each duplicate's kept document lives, so that later partitions link to it.
-            rows = [(i, d, o) for i, d, o in zip(ids, result.duplicate_of, result.duplicate_order) if d is not None]
-            table = pa.table({
-                "id": pa.array([i for i, _, _ in rows], pa.string()),
-                "duplicate_of": pa.array([d for _, d, _ in rows], pa.string()),
-                "duplicate_of_partition": pa.array(
-                    [context.partition_key if o is None else partition_of[o] for _, _, o in rows], pa.string()),
-            })
-            return (("clusters", chunk) for chunk in _in_chunks(table))
-
-        return write_split(
-            context, corpus_store,
-            split_duplicates(upstream_batches(context, corpus_store, exact_key), ids, result.duplicate_of,
-                             FUZZY_STAGE, "fuzzy_duplicate", counts, result.similarity),
-            lambda: len(ids), side_tables=side_tables,
-            extra=lambda: {"earlier_partitions": [m.partition for _, m in earlier_signatures],
-                           "threshold": threshold, "candidate_edges": result.candidate_edges,
-                           "cross_partition_matches": result.cross_partition_matches, "minhash": minhash},
-        )
-
-    return [exact_deduplicated, minhash_signatures, fuzzy_deduplicated]
+    return [exact_deduplicated, fuzzy_deduplicated]
 
 
-def _duplicate_roots(store: CorpusStore, clusters: Manifest, order_of: dict[str, int]) -> dict[str, tuple[str, int]]:
-    """id -> (kept document, its partition order) for the duplicates of one earlier partition."""
-    roots: dict[str, tuple[str, int]] = {}
-    for table in store.iter_batches(clusters, "clusters"):
-        for row in table.to_pylist():
-            roots[row["id"]] = (row["duplicate_of"], order_of[row["duplicate_of_partition"]])
-    return roots
+def _earlier_partitions(context: dg.AssetExecutionContext, index: DedupIndex, fuzzy_key: dg.AssetKey) -> list[str]:
+    """Every partition ordered before this one; each must be in the index already."""
+    keys = partitions_in_keep_order(context.assets_def.partitions_def, context.instance)
+    current = context.partition_key
+    earlier = keys[: keys.index(current)] if current in keys else []
+    for key in earlier:
+        if index.entry(key) is None:
+            raise dg.Failure(
+                f"{stage_key(context.asset_key)} [{current}] is deduplicated against every partition before "
+                f"it, but {stage_key(fuzzy_key)} [{key}] was never materialised (it is not in the dedup "
+                f"index {index.root}): materialise it first (e.g. backfill the earlier partitions in order)")
+    return earlier

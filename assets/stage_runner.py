@@ -100,10 +100,13 @@ def write_partition(context: dg.AssetExecutionContext, store: CorpusStore, batch
 
 def write_split(context: dg.AssetExecutionContext, store: CorpusStore, split: Iterable[tuple[pa.Table, pa.Table]],
                 rows_in: Callable[[], int], extra: Callable[[], dict] | None = None, preview: tuple[str, ...] = DEFAULT_PREVIEW,
-                side_tables: Callable[[], Iterable[tuple[str, pa.Table]]] | None = None) -> dg.MaterializeResult:
+                side_tables: Callable[[], Iterable[tuple[str, pa.Table]]] | None = None,
+                run_metadata: Callable[[], dict] | None = None) -> dg.MaterializeResult:
     """Write (kept, rejected) pairs into this asset's partition, then the side tables that a
     stage keeps for later partitions (named tables, produced after the split is consumed).
-    `rows_in` counts the input independently of the split, for the commit's accounting check."""
+    `rows_in` counts the input independently of the split, for the commit's accounting check.
+    `extra` goes into the manifest and the metadata, `run_metadata` (what differs between runs
+    of the same input, such as timings) into the metadata only."""
     start = time.perf_counter()
     previews = _Previews()
     key = context.asset_key
@@ -140,7 +143,7 @@ def write_split(context: dg.AssetExecutionContext, store: CorpusStore, split: It
     plot = histograms.markdown()
     if plot is not None:
         metadata["score_histograms"] = dg.MetadataValue.md(plot)
-    for name, value in extra_values.items():
+    for name, value in {**extra_values, **(run_metadata() if run_metadata is not None else {})}.items():
         metadata.setdefault(name, dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value)
     upstream = store.manifest(stage_key(_FED_BY[key]), context.partition_key) if key in _FED_BY else None
     results = (check_results(key, manifest, upstream, _previous_manifest(context, store), observer)

@@ -13,7 +13,7 @@ the folder holds them; the seconds it took are printed.
 
 `run` streams the corpus' Parquet shards (id, text) in batches of curation.io's default size:
 LanguageFilter and HeuristicFilter per batch (kept batches written to a Parquet file, as the
-stage assets write their partitions), then curation.dedup.stage.deduplicate_file over that
+stage assets write their partitions), then curation.dedup.engine.deduplicate_partition over that
 file (exact text hashes, MinHash signatures, LSH, exact-Jaccard verification, connected
 components; the passes re-read the file), then PerplexityFilter and QualityFilter per kept
 batch; final documents and every stage's rejects are written to Parquet. Settings are the
@@ -46,8 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from curation.dedup.minhash import MinHashConfig, MinHasher  # noqa: E402
-from curation.dedup.stage import deduplicate_file  # noqa: E402
+from curation.dedup.engine import DedupSettings, deduplicate_partition  # noqa: E402
+from curation.stage import StageCounts  # noqa: E402
 from curation.documents import REJECT_SCHEMA  # noqa: E402
 from curation.heuristics import HeuristicFilter  # noqa: E402
 from curation.io import DEFAULT_BATCH_ROWS, iter_parquet_batches  # noqa: E402
@@ -209,9 +209,12 @@ def run(corpus: Path, models: Path, work: Path) -> dict:
 
     # 2. Exact + fuzzy dedup over the filtered file (several passes), then 3. scoring per kept batch.
     start = time.perf_counter()
-    hasher = MinHasher(MinHashConfig())
-    dedup_counts, split = deduplicate_file(
-        lambda: iter_parquet_batches([str(work / "filtered.parquet")], batch_rows=DEFAULT_BATCH_ROWS), hasher, 0.8)
+    def filtered_batches():
+        return iter_parquet_batches([str(work / "filtered.parquet")], batch_rows=DEFAULT_BATCH_ROWS)
+
+    decisions = deduplicate_partition(filtered_batches, "bench", DedupSettings())
+    dedup_counts = StageCounts()
+    split = decisions.split(filtered_batches(), dedup_counts)
     timer.add("dedup", start)
     curated = Sink(work / "curated.parquet")
     for kept, rejected in timed(split, timer, "dedup"):

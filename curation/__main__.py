@@ -103,22 +103,80 @@ def _pii(args: argparse.Namespace, read: ReadBatches) -> Split:
     return stage.counts, (stage.process(batch) for batch in read())
 
 
-def _dedup(args: argparse.Namespace, read: ReadBatches) -> Split:
-    from curation.dedup.backend import make_hasher
+def _dedup_settings(args: argparse.Namespace):
+    from curation.dedup.engine import DedupSettings
     from curation.dedup.minhash import MinHashConfig
-    from curation.dedup.stage import deduplicate_file
+
+    minhash = MinHashConfig(ngram=args.ngram, num_perm=args.num_perm, bands=args.bands)
+    return DedupSettings(minhash=minhash, threshold=None if getattr(args, "no_verify", False) else args.threshold,
+                         exact=not getattr(args, "no_exact", False), sketch_size=args.sketch_size,
+                         shards=args.shards, memory_budget_mb=args.memory_budget_mb, backend=args.backend)
+
+
+def _dedup(args: argparse.Namespace, read: ReadBatches) -> Split:
+    from curation.dedup.engine import deduplicate_partition
+    from curation.dedup.index import DedupIndex, DedupIndexError
+    from curation.parallel import dask_client
 
     if not 0.0 < args.threshold <= 1.0:
         raise ValueError(f"--threshold must be in (0, 1], not {args.threshold}")
-    config = MinHashConfig(ngram=args.ngram, num_perm=args.num_perm, bands=args.bands)
-    hasher, _ = make_hasher(config, args.backend)
-    return deduplicate_file(read, hasher, None if args.no_verify else args.threshold, exact=not args.no_exact)
+    settings = _dedup_settings(args)
+    try:
+        index = DedupIndex.open(args.index, settings.layout()) if args.index else None
+    except DedupIndexError as error:
+        raise ValueError(str(error)) from error
+    name = args.partition or os.path.splitext(os.path.basename(args.input.rstrip("/")))[0]
+    with dask_client(args.dask) as client:
+        result = deduplicate_partition(read, name, settings, index=index, client=client)
+    counts = StageCounts()
+    return counts, result.split(read(), counts)
+
+
+def _rebuild_index(args: argparse.Namespace) -> str:
+    from curation.dedup.engine import rebuild_index
+    from curation.dedup.index import DedupIndex
+    from curation.parallel import dask_client
+
+    names = args.names or [os.path.splitext(os.path.basename(p.rstrip("/")))[0] for p in args.kept]
+    if len(names) != len(args.kept):
+        raise ValueError(f"{len(args.kept)} inputs but {len(names)} --names")
+    for path in args.kept:
+        if not os.path.exists(path) and "://" not in path:
+            raise ValueError(f"input {path} does not exist")
+    settings = _dedup_settings(args)
+    index = DedupIndex.open(args.index, settings.layout())
+    if index.entries():
+        raise ValueError(f"{args.index} already holds partitions: rebuild into a new, empty folder")
+    with dask_client(args.dask) as client:
+        added = rebuild_index(index, [(n, (lambda p=p: iter_document_batches(p))) for n, p in zip(names, args.kept)],
+                              settings, client)
+    documents = sum(e.documents for e in index.entries())
+    return f"rebuild-index: {len(added)} partitions ({', '.join(added)}), {documents} documents -> {args.index}"
 
 
 def _add_io(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="IN", help="JSONL or Parquet file with at least id and text")
     parser.add_argument("output", metavar="OUT", help="kept documents (.jsonl or .parquet)")
     parser.add_argument("--rejects", help="rejected documents (default: OUT with .rejects before the extension)")
+
+
+def _add_dedup_options(parser: argparse.ArgumentParser) -> None:
+    from curation.dedup.index import DEFAULT_SHARDS
+    from curation.dedup.minhash import MinHashConfig
+    from curation.dedup.sketch import DEFAULT_SKETCH_SIZE
+
+    defaults = MinHashConfig()
+    parser.add_argument("--backend", choices=["cpu", "gpu", "auto"], default="cpu",
+                        help="signatures on the CPU or a GPU (cupy; falls back to cpu with a warning)")
+    parser.add_argument("--ngram", type=int, default=defaults.ngram, help="character n-gram length")
+    parser.add_argument("--num-perm", type=int, default=defaults.num_perm, help="signature length")
+    parser.add_argument("--bands", type=int, default=defaults.bands, help="LSH bands (divides --num-perm)")
+    parser.add_argument("--sketch-size", type=int, default=DEFAULT_SKETCH_SIZE,
+                        help="fingerprints per verification sketch")
+    parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS, help="hash-range shards of a new index")
+    parser.add_argument("--memory-budget-mb", type=float, default=512, help="working set per task")
+    parser.add_argument("--dask", default="", help="'local' (a LocalCluster) or a scheduler address; default: "
+                                                    "in process")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,19 +221,22 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--min-bucket", type=int, default=DEFAULT_MIN_BUCKET, help="reject buckets below (0-19)")
     quality.set_defaults(run=_quality)
 
-    from curation.dedup.minhash import MinHashConfig
-
-    defaults = MinHashConfig()
     dedup = commands.add_parser("dedup", help="exact + MinHash fuzzy dedup; adds duplicate_of")
     _add_io(dedup)
     dedup.add_argument("--threshold", type=float, default=0.8, help="Jaccard similarity of duplicates (0-1)")
-    dedup.add_argument("--backend", choices=["cpu", "gpu", "auto"], default="cpu",
-                       help="where signatures are computed; gpu falls back to cpu with a warning")
-    dedup.add_argument("--ngram", type=int, default=defaults.ngram, help="character n-gram length")
-    dedup.add_argument("--num-perm", type=int, default=defaults.num_perm, help="signature length")
-    dedup.add_argument("--bands", type=int, default=defaults.bands, help="LSH bands (divides --num-perm)")
     dedup.add_argument("--no-verify", action="store_true", help="keep every LSH candidate pair unverified")
     dedup.add_argument("--no-exact", action="store_true", help="skip the exact-hash pass")
+    dedup.add_argument("--index", help="persistent index (folder or URL): deduplicate IN against it, then add "
+                                       "IN's kept documents (created when missing)")
+    dedup.add_argument("--partition", help="IN's name in the index (default: IN's file name without extension)")
+    _add_dedup_options(dedup)
+    rebuild = commands.add_parser("rebuild-index", help="build a new index from partitions' kept documents, "
+                                                        "in order (e.g. after changing the MinHash configuration)")
+    rebuild.add_argument("kept", nargs="+", metavar="KEPT", help="kept documents of each partition, in keep order")
+    rebuild.add_argument("--index", required=True, help="new, empty index folder or URL")
+    rebuild.add_argument("--names", nargs="+", help="partition names (default: file names without extension)")
+    _add_dedup_options(rebuild)
+    rebuild.set_defaults(train=_rebuild_index)
     dedup.set_defaults(run=_dedup)
 
     from curation.pii import PII_TYPES

@@ -12,7 +12,10 @@ cluster, and imports nothing from Dagster): starting and closing clusters is the
 from __future__ import annotations
 
 import copy
+import logging
+import os
 from collections import Counter, deque
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
@@ -196,3 +199,31 @@ def run_tasks(fn, args: Iterable[tuple], client: "Client | None" = None, shared:
             client.cancel(list(in_flight))
         for future in shared_futures:
             future.release()
+
+
+MAX_LOCAL_WORKERS = 4
+
+
+@contextmanager
+def dask_client(spec: str = "", workers: int = 0) -> Iterator["Client | None"]:
+    """A client for `spec`, for the stage CLI and scripts: '' (None: in process), 'local' (a
+    LocalCluster of `workers` single-threaded processes, default min(CPUs, 4), closed on exit)
+    or a scheduler address (disconnected on exit, never shut down)."""
+    if not spec:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if spec == "local":
+        count = workers or min(len(os.sched_getaffinity(0)), MAX_LOCAL_WORKERS)
+        cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.WARNING)
+        client = Client(cluster, set_as_default=False)
+    else:
+        cluster, client = None, Client(spec, set_as_default=False)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -157,8 +157,7 @@ def test_definitions_load_with_jobs_and_both_lineages():
         assert graph.get(key("language_filtered")).parent_keys == {key("pii_redacted")}
         assert graph.get(key("heuristic_filtered")).parent_keys == {key("language_filtered")}
         assert graph.get(key("exact_deduplicated")).parent_keys == {key("heuristic_filtered")}
-        assert graph.get(key("minhash_signatures")).parent_keys == {key("exact_deduplicated")}
-        assert graph.get(key("fuzzy_deduplicated")).parent_keys == {key("exact_deduplicated"), key("minhash_signatures")}
+        assert graph.get(key("fuzzy_deduplicated")).parent_keys == {key("exact_deduplicated")}
     for job in ("web_curation", "personas_curation"):
         assert defs.resolve_job_def(job) is not None
 

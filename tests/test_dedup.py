@@ -1,6 +1,8 @@
-"""The dedup library: signatures, LSH, components, exact and fuzzy dedup, incremental index."""
+"""The dedup library: signatures, sketches, components, exact and fuzzy decisions of one
+partition (the index across partitions: test_dedup_index.py)."""
 
 import itertools
+import json
 import random
 
 import numpy as np
@@ -9,12 +11,11 @@ import pytest
 
 from curation.dedup.backend import gpu_array_module, make_hasher
 from curation.dedup.components import min_labels
-from curation.dedup.exact import deduplicate_exact, text_hashes
-from curation.dedup.fuzzy import IndexedBatch, deduplicate
-from curation.dedup.lsh import bucket_edges
-from curation.dedup.minhash import MinHashConfig, MinHasher, band_hashes
-from curation.dedup.stage import deduplicate_file, signature_table, signatures_of
-from curation.dedup.verify import exact_similarity, shingle_sets
+from curation.dedup.engine import DedupSettings, deduplicate_partition
+from curation.dedup.exact import text_hashes
+from curation.dedup.index import DedupIndex
+from curation.dedup.minhash import MinHashConfig, MinHasher, band_hashes, shingle_sets
+from curation.dedup.sketch import bottom_k, pair_jaccard
 
 BASE = [
     "리눅스 서버에서 디스크 사용량을 확인하려면 df 명령과 du 명령을 함께 사용하는 것이 좋습니다. "
@@ -91,22 +92,7 @@ def test_layout_must_divide_signature():
         MinHashConfig(num_perm=100, bands=14)
 
 
-def test_signature_table_round_trip():
-    sig = MinHasher().signatures(BASE)
-    table = signature_table([f"d{i}" for i in range(4)], sig)
-    assert table.schema.field("signature").type.list_size == sig.shape[1]
-    assert np.array_equal(signatures_of(table), sig)
-
-
-# --- LSH, components ----------------------------------------------------------------------
-
-def test_bucket_edges_connect_every_bucket_member_and_nothing_else():
-    hashes = np.array([7, 3, 7, 9, 3, 7], dtype=np.uint64)
-    a, b = bucket_edges(hashes)
-    labels = min_labels(6, a, b)
-    assert labels.tolist() == [0, 1, 0, 3, 1, 0]
-    assert len(a) <= 2 * 6
-
+# --- components ----------------------------------------------------------------------------
 
 def test_min_labels_matches_a_reference_union_find():
     rng = np.random.default_rng(3)
@@ -127,82 +113,104 @@ def test_min_labels_matches_a_reference_union_find():
     assert min_labels(n, a, b).tolist() == expected
 
 
-# --- exact --------------------------------------------------------------------------------
+# --- sketches -----------------------------------------------------------------------------
 
-def test_exact_dedup_keeps_smallest_id_and_checks_earlier_partitions():
-    texts = ["같은 문장입니다.", "같은  문장입니다. ", "다른 문장입니다.", "이전 파티션에 있던 문장"]
-    hashes = text_hashes(texts)
-    assert hashes[0] == hashes[1] != hashes[2]
-    earlier = [(text_hashes(["이전 파티션에 있던 문장"]), ["old/1"])]
-    result = deduplicate_exact(["b", "a", "c", "d"], hashes, earlier)
-    assert result == ["a", None, None, "old/1"]
+def sketches(texts, size):
+    hashes, doc = MinHasher().shingles(texts)
+    return bottom_k(np, hashes, doc, len(texts), size)
 
 
-# --- fuzzy --------------------------------------------------------------------------------
+def test_sketch_jaccard_is_exact_for_short_documents_and_close_for_long_ones():
+    config = MinHashConfig()
+    short = [BASE[0], typo(BASE[0], 3, 1), BASE[1], typo(BASE[1], 9, 2)]
+    values, offsets = sketches(short, 512)
+    lengths = np.diff(offsets)
+    assert lengths.tolist() == [s.shape[0] for s in shingle_sets(short, config)]  # stored whole
+    starts = offsets[:-1]
+    pick = lambda rows: (np.concatenate([values[starts[r]:starts[r] + lengths[r]] for r in rows]), lengths[rows])  # noqa: E731
+    a, b = [0, 2, 0], [1, 3, 2]
+    got = pair_jaccard(*pick(a), *pick(b), size=512)
+    assert np.allclose(got, [jaccard(short[x], short[y], config) for x, y in zip(a, b)], atol=1e-9)
+
+    long = [" ".join(BASE) * 3, typo(" ".join(BASE) * 3, 40, 4)]
+    values, offsets = sketches(long, 64)
+    lengths = np.diff(offsets)
+    assert lengths.tolist() == [64, 64]  # truncated to the bottom 64
+    estimate = pair_jaccard(values[:64], lengths[:1], values[64:], lengths[1:], size=64)[0]
+    assert abs(estimate - jaccard(*long, config)) < 0.12
+
+
+def test_pair_jaccard_in_small_chunks_equals_one_chunk():
+    texts = [typo(BASE[i % 4], i, i) for i in range(12)]
+    values, offsets = sketches(texts, 512)
+    lengths = np.diff(offsets)
+    a_rows, b_rows = np.arange(0, 11), np.arange(1, 12)
+    def side(rows):
+        return np.concatenate([values[offsets[r]:offsets[r + 1]] for r in rows]), lengths[rows]
+    whole = pair_jaccard(*side(a_rows), *side(b_rows), size=512)
+    assert np.array_equal(pair_jaccard(*side(a_rows), *side(b_rows), size=512, chunk_values=50), whole)
+
+
+# --- decisions of one partition ------------------------------------------------------------
 
 def corpus():
     docs = {f"base{i}": text for i, text in enumerate(BASE)}
     docs["copy0"] = typo(BASE[0], 2, seed=1)
     docs["copy1"] = typo(BASE[1], 2, seed=2)
     docs["far0"] = typo(BASE[0], 40, seed=3)  # too edited to be a duplicate
+    docs["exact0"] = BASE[0] + "  "
     return docs
 
 
-def test_fuzzy_dedup_keeps_smallest_id_and_names_it():
-    docs = corpus()
-    ids = list(docs)
-    sig = MinHasher().signatures(list(docs.values()))
-    batch = pa.table({"id": ids, "text": list(docs.values())})
-    result = deduplicate(ids, sig, MinHashConfig().bands, 0.8,
-                         similarity_of=lambda a, b: exact_similarity([batch], MinHashConfig(), a, b))
-    found = dict(zip(ids, result.duplicate_of))
-    assert found["base0"] is None and found["copy0"] == "base0"  # "base0" < "copy0"
-    assert found["base1"] is None and found["copy1"] == "base1"
-    assert found["far0"] is None
-    assert found["base2"] is None and found["base3"] is None
-    assert jaccard(docs["base0"], docs["far0"], MinHashConfig()) < 0.8
-
-
-def test_exact_verification_agrees_with_brute_force_jaccard():
-    config = MinHashConfig()
-    docs = corpus()
-    ids, texts = list(docs), list(docs.values())
-    batch = pa.table({"id": ids, "text": texts})
-    a = np.array([0, 0, 1], dtype=np.int64)
-    b = np.array([4, 6, 5], dtype=np.int64)
-    got = exact_similarity([batch.slice(0, 3), batch.slice(3)], config, a, b)
-    expected = [jaccard(texts[x], texts[y], config) for x, y in zip(a, b)]
-    assert np.allclose(got, expected)
-
-
-def test_incremental_dedup_links_to_earlier_kept_document():
-    hasher = MinHasher()
-    earlier_ids = ["p1/a", "p1/b"]
-    earlier_sig = hasher.signatures([BASE[0], typo(BASE[0], 1, seed=5)])
-    # p1/b was a duplicate of p1/a in its own partition: its root is p1/a.
-    index = [IndexedBatch(0, earlier_ids, earlier_sig, ["p1/a", "p1/a"], [0, 0])]
-    new_ids = ["p2/x", "p2/y"]
-    new_sig = hasher.signatures([typo(BASE[0], 2, seed=6), BASE[2]])
-    result = deduplicate(new_ids, new_sig, MinHashConfig().bands, 0.8, index)
-    assert result.duplicate_of == ["p1/a", None]
-    assert result.duplicate_order == [0, None]
-    assert result.similarity[0] >= 0.8
-    assert result.cross_partition_matches >= 1
-
-
-def test_deduplicate_file_accounts_for_every_document():
-    docs = corpus()
-    docs["exact0"] = BASE[0] + "  "
+def dedup(docs, index=None, name="p", settings=DedupSettings(shards=4)):
     table = pa.table({"id": list(docs), "text": list(docs.values())})
-    hasher, backend = make_hasher(MinHashConfig(), "cpu")
-    counts, split = deduplicate_file(lambda: [table.slice(0, 4), table.slice(4)], hasher, 0.8)
-    kept, rejected = zip(*split)
-    kept, rejected = pa.concat_tables(kept), pa.concat_tables(rejected)
-    assert kept.num_rows + rejected.num_rows == len(docs)
+    read = lambda: [table.slice(0, 3), table.slice(3)]  # noqa: E731
+    result = deduplicate_partition(read, name, settings, index=index)
+    kept, rejected = zip(*result.split(read()))
+    return result, pa.concat_tables(kept), pa.concat_tables(rejected)
+
+
+def test_first_document_of_a_component_is_kept_and_named():
+    result, kept, rejected = dedup(corpus())
+    found = {i: (t, why) for i, (t, why) in zip(rejected.column("id").to_pylist(),
+                                                 zip([json.loads(d)["duplicate_of"] for d in rejected.column("details").to_pylist()],
+                                                     rejected.column("reason").to_pylist()))}
+    assert found == {"copy0": ("base0", "fuzzy_duplicate"), "copy1": ("base1", "fuzzy_duplicate"),
+                     "exact0": ("base0", "exact_duplicate")}
+    assert jaccard(BASE[0], corpus()["far0"], MinHashConfig()) < 0.8
+    assert kept.num_rows + rejected.num_rows == len(corpus())
     assert kept.column("duplicate_of").null_count == kept.num_rows
-    reasons = dict(zip(rejected.column("id").to_pylist(), rejected.column("reason").to_pylist()))
-    assert reasons == {"exact0": "exact_duplicate", "copy0": "fuzzy_duplicate", "copy1": "fuzzy_duplicate"}
-    assert counts.rows_in == len(docs) and counts.rejects_by_reason["fuzzy_duplicate"] == 2
+    similarity = {i: json.loads(d).get("similarity") for i, d in zip(rejected.column("id").to_pylist(),
+                                                                       rejected.column("details").to_pylist())}
+    assert similarity["copy0"] == pytest.approx(jaccard(BASE[0], corpus()["copy0"], MinHashConfig()), abs=1e-4)
+
+
+def test_earlier_partitions_win_over_this_one(tmp_path):
+    settings = DedupSettings(shards=4)
+    index = DedupIndex.open(str(tmp_path), settings.layout())
+    dedup({"old/a": BASE[2], "old/b": BASE[3]}, index, "old", settings)
+    result, kept, rejected = dedup({"new/a": typo(BASE[2], 2, 9), "new/b": BASE[3], "new/c": BASE[3]}, index, "new", settings)
+    assert result.duplicates() == {0: ("old/a", "fuzzy_duplicate"), 1: ("old/b", "exact_duplicate"),
+                                   2: ("old/b", "exact_duplicate")}
+    assert kept.num_rows == 0
+
+
+def test_unverified_mode_keeps_lsh_candidates_without_sketches():
+    result, _, rejected = dedup(corpus(), settings=DedupSettings(shards=4, threshold=None))
+    assert {"copy0", "copy1"} <= set(rejected.column("id").to_pylist())
+    fuzzy = [json.loads(d) for d, why in zip(rejected.column("details").to_pylist(), rejected.column("reason").to_pylist())
+             if why == "fuzzy_duplicate"]
+    assert fuzzy and all("similarity" not in d for d in fuzzy)  # nothing was verified
+    assert 0 < result.stats.verified_edges <= result.stats.candidate_pairs  # unique pairs of all bands
+
+
+def test_a_changed_partition_between_passes_is_an_error():
+    docs = corpus()
+    table = pa.table({"id": list(docs), "text": list(docs.values())})
+    result = deduplicate_partition(lambda: [table], "p", DedupSettings(shards=4))
+    changed = table.set_column(0, "id", pa.array(["x"] + list(docs)[1:]))
+    with pytest.raises(RuntimeError, match="changed between passes"):
+        list(result.split([changed]))
 
 
 # --- backends -----------------------------------------------------------------------------
@@ -228,8 +236,10 @@ def test_gpu_and_cpu_signatures_and_duplicates_agree():
     assert backend == "gpu"
     cpu_sig, gpu_sig = cpu.signatures(texts), gpu.signatures(texts)
     assert np.array_equal(cpu_sig, gpu_sig)
-    bands = MinHashConfig().bands
-    assert deduplicate(ids, cpu_sig, bands, 0.8).duplicate_of == deduplicate(ids, gpu_sig, bands, 0.8).duplicate_of
+    table = pa.table({"id": ids, "text": texts})
+    on = {backend: deduplicate_partition(lambda: [table], "p", DedupSettings(backend=backend)).duplicates()
+          for backend in ("cpu", "gpu")}
+    assert on["cpu"] == on["gpu"]
 
 
 def test_band_hashes_differ_per_band_for_equal_values():

@@ -97,13 +97,13 @@ def test_earlier_partitions_are_used_without_their_text(env, tmp_path):
     materialise(SECOND)
     expected = (duplicates(store, "web/exact_deduplicated", SECOND), duplicates(store, "web/fuzzy_deduplicated", SECOND))
     # Remove every document (text) the first snapshot's stages kept or rejected; keep only
-    # what the index needs: manifests, signatures, text hashes and clusters side tables.
+    # the manifests and the source's dedup index.
     for stage in ("extracted_text", "language_filtered", "heuristic_filtered", "pii_redacted", "exact_deduplicated",
                   "fuzzy_deduplicated", "warc_records"):
         for folder in (tmp_path / "store" / "web" / stage / FIRST).glob("data-*/*"):
             if folder.name in ("kept", "rejects"):
                 shutil.rmtree(folder)
-    dedup = [a for a in web_assets if a.key.path[-1] in ("exact_deduplicated", "minhash_signatures", "fuzzy_deduplicated")]
+    dedup = [a for a in web_assets if a.key.path[-1] in ("exact_deduplicated", "fuzzy_deduplicated")]
     materialise(SECOND, dedup)
     assert (duplicates(store, "web/exact_deduplicated", SECOND), duplicates(store, "web/fuzzy_deduplicated", SECOND)) == expected
 
@@ -114,4 +114,4 @@ def test_an_unmaterialised_earlier_partition_fails_with_a_clear_message(env):
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     message = failure.event_specific_data.error.to_string()
-    assert f"web/exact_deduplicated [{FIRST}] was never materialised" in message
+    assert f"web/fuzzy_deduplicated [{FIRST}] was never materialised" in message

@@ -16,7 +16,7 @@ from resources.sources import WebInbox
 SNAPSHOT = "CC-PII"
 PII = {"RRN": "900101-1234568", "PHONE": "010-2345-6789", "EMAIL": "hong.gildong@example.co.kr"}
 LATER_STAGES = ["pii_redacted", "language_filtered", "heuristic_filtered", "exact_deduplicated",
-                "minhash_signatures", "fuzzy_deduplicated"]
+                "fuzzy_deduplicated"]
 
 
 def page(*paragraphs: str) -> bytes:

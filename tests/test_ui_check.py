@@ -23,7 +23,7 @@ _spec = importlib.util.spec_from_file_location("ui_check", ROOT / "scripts" / "u
 ui_check = sys.modules.setdefault("ui_check", importlib.util.module_from_spec(_spec))  # dataclasses need it
 _spec.loader.exec_module(ui_check)
 
-SHARED = ["pii_redacted", "language_filtered", "heuristic_filtered", "exact_deduplicated", "minhash_signatures",
+SHARED = ["pii_redacted", "language_filtered", "heuristic_filtered", "exact_deduplicated",
           "fuzzy_deduplicated", "perplexity_filtered", "quality_filtered"]
 CHAINS = {"web": [f"web/{stage}" for stage in ["warc_records", "extracted_text", *SHARED]],
           "personas": [f"personas/{stage}" for stage in ["persona_rows", "persona_documents", *SHARED]]}
@@ -54,10 +54,10 @@ def test_compare_reports_what_the_ui_gets_wrong(code):
     assert any("web/language_filtered lacks the checks ['language_purity']" in p for p in problems)
 
     no_edge = copy.deepcopy(code)
-    no_edge.deps["personas/fuzzy_deduplicated"].discard("personas/minhash_signatures")
+    no_edge.deps["personas/fuzzy_deduplicated"].discard("personas/exact_deduplicated")
     problems = ui_check.compare(no_edge, code, chains)
-    assert "edge personas/minhash_signatures -> personas/fuzzy_deduplicated is in the code but not in the UI" in problems
-    assert "chain personas: the UI has no edge personas/minhash_signatures -> personas/fuzzy_deduplicated" in problems
+    assert "edge personas/exact_deduplicated -> personas/fuzzy_deduplicated is in the code but not in the UI" in problems
+    assert "chain personas: the UI has no edge personas/exact_deduplicated -> personas/fuzzy_deduplicated" in problems
 
     not_blocking = copy.deepcopy(code)
     not_blocking.checks["web/pii_redacted"]["accounting"] = False

@@ -70,7 +70,7 @@ class DedupSettings:
     fuzzy: bool = True
     sketch_size: int = DEFAULT_SKETCH_SIZE
     shards: int = 64  # index shards, for an index created by this run (and without an index)
-    memory_budget_mb: int = 512  # per task: decides how finely the passes are cut
+    memory_budget_mb: float = 512  # per task: decides how finely the passes are cut
     map_rows: int = 32_768  # rows per map task (one spill file each)
     max_links: int = 16  # earlier documents a new one is compared with per band bucket
     backend: str = "cpu"  # signatures: cpu | gpu | auto
@@ -116,7 +116,8 @@ class DedupStats:
     verify_tasks: int = 0
     spill_files: int = 0
     spill_bytes: int = 0
-    largest_task_bytes: int = 0  # the largest estimated working set of one task
+    largest_range_bytes: int = 0  # estimated working set of the largest hash-range task
+    largest_verify_bytes: int = 0  # and of the largest verification task (one row range at least)
     bytes_read: int = 0  # from spill and index files, all passes
     index_bytes_read: int = 0  # of that, from earlier partitions' runs
     seconds: dict[str, float] = field(default_factory=dict)
@@ -263,7 +264,7 @@ def _run(read, name: str, plan: _Plan, index: DedupIndex | None, client, add: bo
     entries = n * (settings.minhash.bands if settings.fuzzy else 1)
     ranges = _hash_ranges(entries, plan.shards, settings.memory_budget_mb)
     stats.hash_ranges = ranges
-    stats.largest_task_bytes = max(stats.largest_task_bytes, _entry_bytes(entries) // ranges)
+    stats.largest_range_bytes = _entry_bytes(entries) // ranges
     map_list = tuple(maps)
 
     exact_rows = np.empty(0, np.int64)
@@ -314,7 +315,7 @@ def _entry_bytes(entries: int) -> int:
     return entries * 40
 
 
-def _hash_ranges(entries: int, shards: int, budget_mb: int) -> int:
+def _hash_ranges(entries: int, shards: int, budget_mb: float) -> int:
     """Hash ranges to cut a pass into: a power of two, at least the index shards (a range
     lies inside one shard), enough that one range's working set fits the budget."""
     ranges = shards
@@ -493,7 +494,7 @@ def _fuzzy(plan: _Plan, maps: tuple[_MapFile, ...], excluded: np.ndarray, n: int
     # Verification tasks: consecutive row ranges holding at most the budget's worth of pairs.
     mean_sketch = sum(m.sketch_values for m in maps) / max(n, 1)
     pair_bytes = int(2 * 4 * mean_sketch * 3 + 96)  # two sketches, their keys and sort, the pair
-    per_task = max(1, plan.settings.memory_budget_mb * (1 << 20) // pair_bytes)
+    per_task = max(1, int(plan.settings.memory_budget_mb * (1 << 20)) // pair_bytes)
     groups, lo, held = [], 0, 0
     for r in range(ROW_RANGES):
         if held and held + per_range[r] > per_task:
@@ -502,8 +503,7 @@ def _fuzzy(plan: _Plan, maps: tuple[_MapFile, ...], excluded: np.ndarray, n: int
         held += int(per_range[r])
     groups.append((lo, ROW_RANGES))
     stats.verify_tasks = len(groups)
-    stats.largest_task_bytes = max(stats.largest_task_bytes, max(
-        int(per_range[a:b].sum()) for a, b in groups) * pair_bytes)
+    stats.largest_verify_bytes = max(int(per_range[a:b].sum()) for a, b in groups) * pair_bytes
     edges_a, edges_b, sims = [], [], []
     for a, b, s, read_bytes, index_bytes in run_tasks(_verify_task, iter(groups), client,
                                                       shared=(plan, maps, tuple(candidates), n)):

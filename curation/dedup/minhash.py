@@ -187,6 +187,16 @@ class MinHasher:
         return _densify(xp, sig.reshape(count, cfg.num_perm), self._probes)
 
 
+def shingle_sets(texts: Sequence[str], config: MinHashConfig) -> list[np.ndarray]:
+    """Sorted unique 64-bit shingle hashes of each text (the sets signatures estimate; the
+    bench's ground truth)."""
+    if not texts:
+        return []
+    hashes, doc = MinHasher(config).shingles(list(texts))
+    bounds = np.searchsorted(doc, np.arange(len(texts) + 1))
+    return [np.unique(hashes[bounds[i]:bounds[i + 1]]) for i in range(len(texts))]
+
+
 def band_hash(signatures, bands: int, band: int, xp: Any = np):
     """(n,) uint64: the hash of one band's `rows` signature values, salted by the band index
     so that equal values in different bands never share a bucket."""
