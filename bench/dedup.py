@@ -31,7 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curation.dedup.minhash import MinHashConfig, MinHasher, band_hash, shingle_sets  # noqa: E402
+from curation.dedup.minhash import MinHashConfig, MinHasher, band_hash  # noqa: E402
+from curation.dedup.minhash import shingle_sets as library_shingle_sets  # noqa: E402
 
 THRESHOLD = 0.8
 LIGHT_EDIT = 0.05
@@ -50,7 +51,7 @@ def origin(doc_id: str) -> str:
 def shingle_sets(texts: list[str], ngram: int, strip_spaces: bool) -> list[frozenset]:
     """The shingles our signatures are made of, as sets for brute-force Jaccard."""
     config = MinHashConfig(ngram=ngram, strip_spaces=strip_spaces)
-    return [frozenset(hashes.tolist()) for hashes in shingle_sets(texts, config)]
+    return [frozenset(hashes.tolist()) for hashes in library_shingle_sets(texts, config)]
 
 
 def pairs_at_least(sets: list[frozenset], threshold: float) -> dict[tuple[int, int], float]:

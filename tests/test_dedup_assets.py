@@ -3,6 +3,8 @@ backfill, independent of the earlier partitions' text, and loud about gaps."""
 
 import json
 import shutil
+import subprocess
+import sys
 
 import dagster as dg
 import pyarrow as pa
@@ -11,12 +13,14 @@ import pytest
 
 from assets.definitions import web_assets
 from assets.partitions import web_snapshots
+from curation.dedup.index import DedupIndex
 from curation.io import read_manifest, shard_paths
 from resources.corpus_store import CorpusStore
 from resources.dask import DaskResource
 from resources.sources import WebInbox
 
-FIRST, SECOND = "CC-MAIN-2026-04", "CC-MAIN-2026-08"
+FIRST, SECOND, THIRD = "CC-MAIN-2026-04", "CC-MAIN-2026-08", "CC-MAIN-2026-12"
+EXTRA = "<p>이 문서는 다른 사이트에서 옮겨 온 사본이며, 원문의 내용 가운데 일부 문장은 편집자가 다듬어 새로 작성했습니다.</p>"
 
 
 def table(store, stage, partition, kind="kept"):
@@ -115,3 +119,68 @@ def test_an_unmaterialised_earlier_partition_fails_with_a_clear_message(env):
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     message = failure.event_specific_data.error.to_string()
     assert f"web/fuzzy_deduplicated [{FIRST}] was never materialised" in message
+
+
+def third_snapshot(sample_dir, folder):
+    """A later crawl of both snapshots' pages: every third page as it was, every third with a
+    paragraph added (a near copy), the rest left out."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from conftest import write_warc
+
+    pages = []
+    for snapshot in (FIRST, SECOND):
+        for path in sorted((sample_dir / "warc" / snapshot).glob("*.warc.gz")):
+            with path.open("rb") as handle:
+                for record in ArchiveIterator(handle):
+                    if record.rec_type != "response":
+                        continue
+                    body = record.content_stream().read()
+                    pages.append((record.rec_headers.get_header("WARC-Target-URI"), body,
+                                  record.http_headers.get_header("Content-Type") or "text/html",
+                                  record.http_headers.get_statuscode() + " OK"))
+    responses = []
+    for i, (url, body, content_type, status) in enumerate(pages):
+        if i % 3 == 1:
+            body = body.replace(b"</body>", EXTRA.encode("utf-8") + b"</body>", 1)
+            url = url.replace("https://", "https://copy.example.kr/", 1)
+        if i % 3 != 2:
+            responses.append((url, body, content_type, status))
+    folder.mkdir(parents=True)
+    write_warc(folder / f"{THIRD}-00000.warc.gz", responses)
+
+
+def test_cli_with_an_index_over_three_partitions_decides_as_the_assets(tmp_path, sample_dir):
+    inbox = tmp_path / "inbox"
+    for snapshot in (FIRST, SECOND):
+        shutil.copytree(sample_dir / "warc" / snapshot, inbox / snapshot)
+    third_snapshot(sample_dir, inbox / THIRD)
+    store = str(tmp_path / "store")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(web_snapshots.name, [FIRST, SECOND, THIRD])
+        resources = {"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(inbox))}
+        for partition in (FIRST, SECOND, THIRD):
+            dg.materialize(web_assets, partition_key=partition, instance=instance, resources=resources)
+    index = tmp_path / "cli-index"
+    for partition in (FIRST, SECOND, THIRD):
+        source = tmp_path / f"{partition}.parquet"  # what the dedup assets read: heuristic_filtered's kept
+        pq.write_table(table(store, "web/heuristic_filtered", partition), source)
+        out = tmp_path / f"{partition}.dedup.parquet"
+        result = subprocess.run([sys.executable, "-m", "curation", "dedup", str(source), str(out), "--index", str(index)],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        cli = {row["id"]: (row["reason"], json.loads(row["details"])["duplicate_of"])
+               for row in pq.read_table(tmp_path / f"{partition}.dedup.rejects.parquet").to_pylist()}
+        assets = {}
+        for stage in ("web/exact_deduplicated", "web/fuzzy_deduplicated"):
+            rejected = table(store, stage, partition, "rejects")
+            for row in (rejected.to_pylist() if rejected is not None else []):
+                assets[row["id"]] = (row["reason"], json.loads(row["details"])["duplicate_of"])
+        assert cli == assets, partition
+        assert pq.read_table(out).column("id").to_pylist() == table(store, "web/fuzzy_deduplicated", partition).column("id").to_pylist()
+    reasons = [reason for reason, _ in cli.values()]
+    assert reasons.count("exact_duplicate") >= 5 and reasons.count("fuzzy_duplicate") >= 3  # THIRD against history
+    # Both indexes hold the same runs: the same kept documents, byte for byte.
+    ours = [(e.name, e.run) for e in DedupIndex.open(str(index)).entries()]
+    theirs = [(e.name, e.run) for e in DedupIndex.open(f"{store}/web/dedup_index").entries()]
+    assert ours == theirs and [name for name, _ in ours] == [FIRST, SECOND, THIRD]

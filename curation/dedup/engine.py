@@ -196,11 +196,14 @@ class DedupResult:
 def deduplicate_partition(read: Callable[[], Iterable[pa.Table]], name: str, settings: DedupSettings,
                           index: DedupIndex | None = None, earlier: list[str] | None = None,
                           client: Any = None, add: bool = True, spill: str | None = None,
-                          stage: str = DEDUP_STAGE, progress: Callable[[str], None] | None = None) -> DedupResult:
+                          stage: str = DEDUP_STAGE, progress: Callable[[str], None] | None = None,
+                          keep_edges: bool = False) -> DedupResult:
     """Decide which documents of partition `name` are duplicates, against themselves and
     `earlier` partitions of `index` (default: those added to it before `name`), then add the
     kept ones to `index` (when `add`). `read()` is called for the map pass and again by
-    `DedupResult.split`. `client`: a Dask client, or None to run every task here."""
+    `DedupResult.split`. `client`: a Dask client, or None to run every task here.
+    `keep_edges`: keep the verified edges (keys a, b and similarity) on the result, for
+    benchmarks."""
     say = progress or log.info
     if index is not None and (index.layout.minhash, index.layout.sketch_size) != (settings.minhash, settings.sketch_size):
         raise ValueError(f"settings {settings.layout().as_dict()} differ from the index's {index.layout.as_dict()}")
@@ -215,7 +218,7 @@ def deduplicate_partition(read: Callable[[], Iterable[pa.Table]], name: str, set
     stats = DedupStats(earlier_partitions=earlier_names)
     BYTES_READ.take()
     try:
-        result = _run(read, name, plan, index, client, add, stats, stage, say)
+        result = _run(read, name, plan, index, client, add, stats, stage, say, keep_edges)
     finally:
         if own_spill:
             _remove(spill, storage_options)
@@ -241,7 +244,7 @@ def _timed(stats: DedupStats, name: str, start: float) -> float:
 
 
 def _run(read, name: str, plan: _Plan, index: DedupIndex | None, client, add: bool, stats: DedupStats,
-         stage: str, say) -> DedupResult:
+         stage: str, say, keep_edges: bool) -> DedupResult:
     settings = plan.settings
     t = time.perf_counter()
     maps: list[_MapFile] = []
@@ -284,8 +287,10 @@ def _run(read, name: str, plan: _Plan, index: DedupIndex | None, client, add: bo
     fuzzy_rows = np.empty(0, np.int64)
     fuzzy_targets = np.empty(0, np.int64)
     fuzzy_sim = np.empty(0, np.float64)
+    edges = None
     if settings.fuzzy:
-        fuzzy_rows, fuzzy_targets, fuzzy_sim = _fuzzy(plan, map_list, exact_rows, n, ranges, client, stats)
+        edges = _fuzzy(plan, map_list, exact_rows, n, ranges, client, stats)
+        fuzzy_rows, fuzzy_targets, fuzzy_sim = _components(plan.own_ordinal, *edges)
         t = _timed(stats, "fuzzy", t)
     stats.fuzzy_duplicates = int(fuzzy_rows.shape[0])
 
@@ -304,7 +309,9 @@ def _run(read, name: str, plan: _Plan, index: DedupIndex | None, client, add: bo
         say(f"dedup {name}: added {entry.documents} kept documents to the index ({entry.bytes} bytes)")
         _timed(stats, "add", t)
     stats.bytes_read += BYTES_READ.take()
-    return DedupResult(n, dup_rows, targets, reasons, similarity, maps, stats, stage)
+    result = DedupResult(n, dup_rows, targets, reasons, similarity, maps, stats, stage)
+    result.edges = edges if keep_edges else None
+    return result
 
 
 # ---- sizing ---------------------------------------------------------------------------------
@@ -480,6 +487,7 @@ def _exact_task(plan: _Plan, maps: tuple[_MapFile, ...], lo: int, hi: int):
 
 def _fuzzy(plan: _Plan, maps: tuple[_MapFile, ...], excluded: np.ndarray, n: int, ranges: int, client,
            stats: DedupStats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Verified edges (key a in this partition, key b, similarity)."""
     per_range = np.zeros(ROW_RANGES, dtype=np.int64)
     candidates = []
     for path, counts, pairs, cross, read_bytes, index_bytes in run_tasks(
@@ -517,7 +525,7 @@ def _fuzzy(plan: _Plan, maps: tuple[_MapFile, ...], excluded: np.ndarray, n: int
     sim = np.concatenate(sims) if sims else np.empty(0)
     stats.verified_edges = int(a.shape[0])
     stats.cross_partition_matches = int((key_parts(b)[0] < plan.own_ordinal).sum())
-    return _components(plan.own_ordinal, a, b, sim)
+    return a, b, sim
 
 
 def _row_range(rows: np.ndarray, n: int) -> np.ndarray:
