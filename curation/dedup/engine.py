@@ -43,8 +43,8 @@ from curation.dedup.backend import make_hasher
 from curation.dedup.components import min_labels
 from curation.dedup.exact import text_hashes
 from curation.dedup.index import DOCS_PER_CHUNK, DedupIndex, IndexLayout, RunRef, docs_file, key, key_parts, shard_file
-from curation.dedup.minhash import MinHashConfig, band_hashes
-from curation.dedup.sketch import DEFAULT_SKETCH_SIZE, bottom_k, pair_jaccard
+from curation.dedup.minhash import MinHashConfig, band_hashes, normalized_words
+from curation.dedup.sketch import DEFAULT_SKETCH_SIZE, bottom_k, pair_jaccard, sorted_unique
 from curation.documents import details_json, rejects_table, require_columns
 from curation.io import filesystem
 from curation.parallel import run_tasks
@@ -373,14 +373,15 @@ def _map_task(plan: _Plan, number: int, start: int, table: pa.Table) -> tuple[_M
     texts = text_column(table)
     n = len(ids)
     rows = np.arange(start, start + n, dtype=np.int64)
-    exact_hash = text_hashes(texts).view(np.uint64)
+    words = [normalized_words(t) for t in texts]  # once, for both keys
+    exact_hash = text_hashes(texts, words).view(np.uint64)
     arrays: dict[str, np.ndarray] = {}
     _sorted_entries(arrays, "exact", exact_hash, rows)
     sketch_values = np.empty(0, np.uint32)
     sketch_offsets = np.zeros(n + 1, np.int64)
     if settings.fuzzy:
         hasher = _hasher(settings.minhash, settings.backend)
-        hashes, doc = hasher.shingles(texts)
+        hashes, doc = hasher.shingles(texts, words)
         signatures = hasher.signatures_of_shingles(hashes, doc, n)
         xp = hasher.xp
         bands = band_hashes(signatures, settings.minhash.bands, xp)
@@ -549,7 +550,7 @@ def _candidates_task(plan: _Plan, maps: tuple[_MapFile, ...], excluded: np.ndarr
     bucket_start = np.maximum.accumulate(np.where(same, 0, np.arange(hashes.shape[0])))
     a = np.concatenate([rows[bucket_start[members]], rows[members - 1]])
     b = np.concatenate([rows[members], rows[members]])
-    pairs = np.unique(np.stack([a, b], axis=1), axis=0) if a.shape[0] else np.empty((0, 2), np.int64)
+    pairs = _unique_pairs(a, b)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     # Earlier partitions: each member of a bucket with up to max_links earliest documents of the
     # same bucket in each earlier run (sorted merge of this range against the run's shard).
@@ -577,7 +578,7 @@ def _candidates_task(plan: _Plan, maps: tuple[_MapFile, ...], excluded: np.ndarr
         cross_key.append(np.repeat(key(run.ordinal, earlier_rows), sizes))
     index_bytes = BYTES_READ.take()
     if cross_new:
-        cross = np.unique(np.stack([np.concatenate(cross_new), np.concatenate(cross_key)], axis=1), axis=0)
+        cross = _unique_pairs(np.concatenate(cross_new), np.concatenate(cross_key))
     else:
         cross = np.empty((0, 2), np.int64)
     arrays = {
@@ -609,11 +610,11 @@ def _verify_task(plan: _Plan, maps: tuple[_MapFile, ...], candidates: tuple[str,
             cross.append(np.stack([file.read("cross_new", int(cb[0]), int(cb[-1])),
                                    file.read("cross_key", int(cb[0]), int(cb[-1]))], axis=1))
     own = plan.own_ordinal
-    pairs = [np.unique(np.concatenate(within), axis=0)] if within else []
+    pairs = [_unique_pairs(*np.concatenate(within).T)] if within else []
     if pairs:
         pairs[0][:, 1] = key(own, pairs[0][:, 1])
     if cross:
-        pairs.append(np.unique(np.concatenate(cross), axis=0))
+        pairs.append(_unique_pairs(*np.concatenate(cross).T))
     if not pairs:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), BYTES_READ.take(), 0
     pairs = np.concatenate(pairs)
@@ -621,7 +622,7 @@ def _verify_task(plan: _Plan, maps: tuple[_MapFile, ...], candidates: tuple[str,
     threshold = plan.settings.threshold
     if threshold is None:
         return a_keys, b_keys, np.full(a_keys.shape[0], np.nan), BYTES_READ.take(), 0
-    needed = np.unique(np.concatenate([a_keys, b_keys]))
+    needed = sorted_unique(np, np.concatenate([a_keys, b_keys]))
     earlier = key_parts(needed)[0] < own  # sorted keys: the earlier partitions' come first
     own_bytes = BYTES_READ.take()
     earlier_values, earlier_lengths = _gather(plan, files, maps, needed[earlier], "sketch", "sketch_off")
@@ -638,6 +639,17 @@ def _verify_task(plan: _Plan, maps: tuple[_MapFile, ...], candidates: tuple[str,
     return a_keys[ok], b_keys[ok], sim[ok], own_bytes + BYTES_READ.take(), index_bytes
 
 
+def _unique_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distinct (a, b) rows sorted by a then b, as an (n, 2) int64 array."""
+    if a.shape[0] == 0:
+        return np.empty((0, 2), np.int64)
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    keep = np.ones(a.shape[0], dtype=bool)
+    keep[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return np.stack([a[keep], b[keep]], axis=1).astype(np.int64)
+
+
 def _spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Positions starts[i] + 0..lengths[i]-1 for every i, concatenated."""
     total = int(lengths.sum())
@@ -650,7 +662,7 @@ def _gather(plan: _Plan, files: _Files, maps: tuple[_MapFile, ...], keys: np.nda
     files, earlier partitions' from their runs' docs files. (values, lengths) in key order."""
     ordinals, rows = key_parts(keys)
     out_values, out_lengths = [], []
-    for ordinal in np.unique(ordinals).tolist():
+    for ordinal in sorted_unique(np, ordinals).tolist():
         sel = rows[ordinals == ordinal]
         if ordinal == plan.own_ordinal:
             starts = np.array([m.start for m in maps], dtype=np.int64)
@@ -660,7 +672,7 @@ def _gather(plan: _Plan, files: _Files, maps: tuple[_MapFile, ...], keys: np.nda
             starts = np.array(run.doc_starts, dtype=np.int64)
             paths = [run.docs_path(c) for c in range(len(run.doc_starts))]
         which = np.searchsorted(starts, sel, side="right") - 1
-        for f in np.unique(which).tolist():
+        for f in sorted_unique(np, which).tolist():
             part = sel[which == f]
             v, ln = files(paths[f]).ragged(values, offsets, part - starts[f])
             out_values.append(v)

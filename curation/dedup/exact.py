@@ -14,11 +14,12 @@ import numpy as np
 from curation.dedup.minhash import normalize_for_shingles
 
 
-def text_hashes(texts: Sequence[str]) -> np.ndarray:
+def text_hashes(texts: Sequence[str], words: Sequence[list[str]] | None = None) -> np.ndarray:
     """int64 hash of each normalised text (int64 because Parquet has no unsigned 64-bit type
-    that every reader handles)."""
+    that every reader handles). `words`: each text's normalized_words, when known."""
     out = np.empty(len(texts), dtype=np.int64)
     for i, text in enumerate(texts):
-        digest = hashlib.blake2b(normalize_for_shingles(text, strip_spaces=False).encode("utf-8"), digest_size=8)
+        normal = normalize_for_shingles(text, strip_spaces=False, words=None if words is None else words[i])
+        digest = hashlib.blake2b(normal.encode("utf-8"), digest_size=8)
         out[i] = int.from_bytes(digest.digest(), "little", signed=True)
     return out

@@ -16,7 +16,6 @@ on a GPU), so both backends compute bit-identical signatures.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -25,7 +24,6 @@ import numpy as np
 
 EMPTY = np.uint32(0xFFFFFFFF)  # marks an empty bin before densification
 _GOLDEN = 0x9E3779B97F4A7C15
-_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -64,11 +62,17 @@ class MinHashConfig:
                 "seed": self.seed, "strip_spaces": self.strip_spaces, "scheme": "oph-densified-v1"}
 
 
-def normalize_for_shingles(text: str, strip_spaces: bool = True) -> str:
+def normalized_words(text: str) -> list[str]:
+    """NFKC, lower case, split at whitespace (str.split and the regex \\s agree on what
+    whitespace is; split is several times faster)."""
+    return unicodedata.normalize("NFKC", text).lower().split()
+
+
+def normalize_for_shingles(text: str, strip_spaces: bool = True, words: list[str] | None = None) -> str:
     """NFKC, lower case, whitespace removed (or collapsed): copies that differ only in width
-    forms, case or spacing get the same shingles."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return _SPACES.sub("", text) if strip_spaces else _SPACES.sub(" ", text).strip()
+    forms, case or spacing get the same shingles. `words`: normalized_words(text), if known."""
+    words = normalized_words(text) if words is None else words
+    return "".join(words) if strip_spaces else " ".join(words)
 
 
 def _mix64(xp, h):
@@ -152,10 +156,12 @@ class MinHasher:
         self.xp = xp
         self._probes = xp.asarray(_densify_probes(self.config.num_perm, self.config.seed, attempts=64))
 
-    def shingles(self, texts: Sequence[str]):
-        """(hash, document) of every shingle of `texts`, on the array module."""
+    def shingles(self, texts: Sequence[str], words: Sequence[list[str]] | None = None):
+        """(hash, document) of every shingle of `texts`, on the array module. `words`: each
+        text's normalized_words, when the caller has them already."""
         cfg, xp = self.config, self.xp
-        normalized = [normalize_for_shingles(t, cfg.strip_spaces) for t in texts]
+        normalized = [normalize_for_shingles(t, cfg.strip_spaces, w)
+                      for t, w in zip(texts, words if words is not None else [None] * len(texts))]
         points, lengths = _code_points(normalized, cfg.ngram)
         with np.errstate(over="ignore"):
             return shingle_hashes(xp, xp.asarray(points), xp.asarray(lengths), cfg.ngram, cfg.seed)

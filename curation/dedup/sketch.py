@@ -23,11 +23,23 @@ DEFAULT_SKETCH_SIZE = 512
 _NO_LIMIT = np.int64(1 << 33)  # above every 32-bit fingerprint
 
 
+def sorted_unique(xp, values):
+    """np.unique by sorting. numpy 2.3+ answers a plain np.unique with a hash table, which on
+    millions of random 64-bit values is about 100x slower than a sort (3 s against 0.03 s
+    for 3.4M values, measured); sorted output is what every caller here needs anyway."""
+    values = xp.sort(values)
+    if values.shape[0] < 2:
+        return values
+    keep = xp.ones(values.shape[0], dtype=bool)
+    keep[1:] = values[1:] != values[:-1]
+    return values[keep]
+
+
 def bottom_k(xp, hashes, doc, count: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """(values, offsets) of each document's sorted, distinct, smallest `size` fingerprints
     (the high 32 bits of its shingle hashes); `doc` numbers the document of each hash."""
     fingerprints = (hashes >> xp.uint64(32)).astype(xp.uint64)
-    packed = xp.unique((doc.astype(xp.uint64) << xp.uint64(32)) | fingerprints)
+    packed = sorted_unique(xp, (doc.astype(xp.uint64) << xp.uint64(32)) | fingerprints)
     owner = (packed >> xp.uint64(32)).astype(xp.int64)
     starts = xp.searchsorted(owner, xp.arange(count + 1, dtype=xp.int64))
     rank = xp.arange(packed.shape[0], dtype=xp.int64) - starts[owner]
