@@ -10,6 +10,7 @@ regenerated from (partition, row), so no pool is held in memory.
     python bench/dedup_scale.py history [--partitions 10] [--rows 200000]
     python bench/dedup_scale.py memory [--rows 5000000] [--workers 1 2]
     python bench/dedup_scale.py cross [--rows 3000]
+    python bench/dedup_scale.py peers [--rows 6000] [--speed-rows 200000]   (needs .venv-bench)
 
 Each partition is deduplicated in its own process (`one`, the library entry point that the
 CLI calls), so every figure (wall time, bytes read, peak RSS) belongs to that partition only.
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -78,6 +81,8 @@ class Corpus:
             return self.original(partition, row), "original"
         source = rng.randint(0, partition)
         limit = row if source == partition else self.rows
+        if limit == 0:  # the first row of a partition has nothing of its own to copy
+            return self.original(partition, row), "original"
         text = self.original(source, rng.randrange(limit))
         if kind < 0.8:
             return text, "exact"
@@ -135,8 +140,8 @@ def one(args: argparse.Namespace) -> int:
 
 
 def run_one(input_path: Path, name: str, index: Path, dask: str = "", workers: int = 0,
-            budget_mb: float = 512, map_rows: int = 16384) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "one", str(input_path), "--name", name,
+            budget_mb: float = 512, map_rows: int = 16384, pin: str = "") -> dict:
+    command = (["taskset", "-c", pin] if pin else []) + [sys.executable, str(Path(__file__).resolve()), "one", str(input_path), "--name", name,
                "--index", str(index), "--output", str(OUT / "kept" / f"{name}.parquet"),
                "--budget-mb", str(budget_mb), "--map-rows", str(map_rows)]
     if dask:
@@ -152,7 +157,6 @@ def history(args: argparse.Namespace) -> dict:
     corpus = Corpus(args.rows)
     index = OUT / f"history-{args.rows}"
     if index.exists():
-        import shutil
         shutil.rmtree(index)
     runs = []
     for p in range(args.partitions):
@@ -181,7 +185,6 @@ def memory(args: argparse.Namespace) -> dict:
     for workers in args.workers:
         index = OUT / f"memory-{args.rows}-w{workers}"
         if index.exists():
-            import shutil
             shutil.rmtree(index)
         figures = run_one(path, "p00", index, dask="local", workers=workers, budget_mb=args.budget_mb)
         workers_rss = figures["workers_peak_rss_mb"]
@@ -205,7 +208,6 @@ def cross(args: argparse.Namespace) -> dict:
         tables.append(pa.table({"id": [f"s{p}/{r:06d}" for r in range(args.rows)], "text": docs}))
     settings = DedupSettings()
     work = OUT / "cross"
-    import shutil
     shutil.rmtree(work, ignore_errors=True)
     index = DedupIndex.open(str(work / "index"), settings.layout())
     first = deduplicate_partition(lambda: [tables[0]], "p0", settings, index)
@@ -250,6 +252,72 @@ def cross(args: argparse.Namespace) -> dict:
                        "unverified": pr(candidates_across, truth_across)}}
 
 
+def greedy_duplicates(texts: list[str], threshold: float = 0.8) -> set[int]:
+    """Rows with an earlier row at exact Jaccard >= threshold: what keeping the first copy
+    removes (the doc-level truth every system is scored against)."""
+    sets = shingle_sets(texts, MinHashConfig())
+    return {x for x, y in all_pairs_at_least(sets, sets, threshold) if y < x}
+
+
+def peers(args: argparse.Namespace) -> dict:
+    """Ours, datatrove's four MinHash stages and datasketch MinHashLSH on the same documents,
+    each in its own process pinned to one core: removed documents against the brute-force
+    truth (precision, recall), docs/s and peak RSS; then speed and RSS alone on a larger file."""
+    venv = ROOT / ".venv-bench" / "bin" / "python"
+    if not venv.exists():
+        raise SystemExit("bench: no .venv-bench; python3 -m venv .venv-bench && .venv-bench/bin/pip install -r "
+                         "bench/requirements-peers.txt")
+    core = str(max(os.sched_getaffinity(0)))
+    corpus = Corpus(args.rows // 2, seed=13)
+    small = OUT / "data" / f"peers-{args.rows}.parquet"
+    if not small.exists():
+        small.parent.mkdir(parents=True, exist_ok=True)
+        docs = [corpus.document(p, r)[0] for p in range(2) for r in range(args.rows // 2)]
+        pq.write_table(pa.table({"id": [f"d{i:07d}" for i in range(len(docs))], "text": docs}), small)
+    table = pq.read_table(small)
+    ids, texts = table.column("id").to_pylist(), table.column("text").to_pylist()
+    truth = {ids[i] for i in greedy_duplicates(texts)}
+
+    def ours(path: Path, name: str) -> tuple[set[str], dict]:
+        index = OUT / f"peers-index-{name}"
+        shutil.rmtree(index, ignore_errors=True)
+        start = time.perf_counter()
+        figures = run_one(path, name, index, pin=core)
+        all_ids = set(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+        kept = set(pq.read_table(OUT / "kept" / f"{name}.parquet", columns=["id"]).column("id").to_pylist())
+        return all_ids - kept, {"peer": "ours", "seconds": figures["seconds"], "wall_with_start": round(time.perf_counter() - start, 2),
+                                "docs_per_second": round(figures["rows"] / figures["seconds"], 1),
+                                "peak_rss_mb": figures["driver_peak_rss_mb"], "documents": figures["rows"]}
+
+    def peer(path: Path, which: str, tokenizer: str = "kiwi") -> tuple[set[str], dict]:
+        removed_path = OUT / f"removed-{which}-{tokenizer}.json"
+        done = subprocess.run(["taskset", "-c", core, str(venv), str(ROOT / "bench" / "dedup_scale_peers.py"), str(path),
+                               "--peer", which, "--tokenizer", tokenizer, "--removed", str(removed_path)],
+                              capture_output=True, text=True, cwd=ROOT)
+        if done.returncode:
+            raise RuntimeError(done.stderr[-3000:])
+        return set(json.loads(removed_path.read_text())), json.loads(done.stdout.strip().splitlines()[-1])
+
+    def scored(removed: set[str], figures: dict) -> dict:
+        hit = len(removed & truth)
+        return {**figures, "removed": len(removed), "precision": round(hit / max(len(removed), 1), 4),
+                "recall": round(hit / max(len(truth), 1), 4)}
+
+    accuracy = [scored(*ours(small, "peers-small")), scored(*peer(small, "datatrove", "kiwi")),
+                scored(*peer(small, "datatrove", "whitespace")), scored(*peer(small, "datasketch"))]
+    for row in accuracy:
+        print(json.dumps(row), flush=True)
+    speed = []
+    if args.speed_rows:
+        big = OUT / "data" / f"rows{args.speed_rows}-p00.parquet"
+        Corpus(args.speed_rows).write(0, big)
+        for removed, figures in (ours(big, "peers-big"), peer(big, "datatrove", "whitespace"), peer(big, "datasketch")):
+            speed.append({**figures, "removed": len(removed)})
+            print(json.dumps(speed[-1]), flush=True)
+    return {"documents": len(ids), "truth_duplicates": len(truth), "core": core, "accuracy": accuracy,
+            "speed_documents": args.speed_rows, "speed": speed}
+
+
 def all_pairs_at_least(queries: list[np.ndarray], targets: list[np.ndarray], threshold: float = 0.8) -> list[tuple[int, int]]:
     """Brute force: every (query, target) with exact Jaccard >= threshold, by intersecting
     each query's shingles with all targets' at once."""
@@ -280,6 +348,9 @@ def main() -> int:
     m.add_argument("--budget-mb", type=float, default=512)
     c = commands.add_parser("cross")
     c.add_argument("--rows", type=int, default=3000)
+    e = commands.add_parser("peers")
+    e.add_argument("--rows", type=int, default=6000)
+    e.add_argument("--speed-rows", type=int, default=200_000)
     o = commands.add_parser("one")
     o.add_argument("input")
     o.add_argument("--name", required=True)
@@ -292,7 +363,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.command == "one":
         return one(args)
-    result = {"history": history, "memory": memory, "cross": cross}[args.command](args)
+    result = {"history": history, "memory": memory, "cross": cross, "peers": peers}[args.command](args)
     saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     saved[args.command] = result
     RESULTS.write_text(json.dumps(saved, indent=1, ensure_ascii=False) + "\n")

@@ -184,3 +184,26 @@ def test_cli_with_an_index_over_three_partitions_decides_as_the_assets(tmp_path,
     ours = [(e.name, e.run) for e in DedupIndex.open(str(index)).entries()]
     theirs = [(e.name, e.run) for e in DedupIndex.open(f"{store}/web/dedup_index").entries()]
     assert ours == theirs and [name for name, _ in ours] == [FIRST, SECOND, THIRD]
+
+
+def test_dedup_assets_on_a_dask_cluster_write_the_same_bytes_and_index(tmp_path, sample_dir):
+    inbox = tmp_path / "inbox"
+    for snapshot in (FIRST, SECOND):
+        shutil.copytree(sample_dir / "warc" / snapshot, inbox / snapshot)
+    written = {}
+    for mode in ("off", "local"):
+        store = str(tmp_path / mode)
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions(web_snapshots.name, [FIRST, SECOND])
+            resources = {"dask": DaskResource(mode=mode, n_workers=2), "corpus_store": CorpusStore(root=store),
+                         "web_inbox": WebInbox(root=str(inbox))}
+            for partition in (FIRST, SECOND):
+                assert dg.materialize(web_assets, partition_key=partition, instance=instance, resources=resources).success
+        written[mode] = {
+            "shards": [(read_manifest(store, s, p).kept_shards, read_manifest(store, s, p).reject_shards)
+                       for p in (FIRST, SECOND) for s in ("web/exact_deduplicated", "web/fuzzy_deduplicated")],
+            "index": {str(f.relative_to(tmp_path / mode)): f.read_bytes()
+                      for f in sorted((tmp_path / mode / "web" / "dedup_index").rglob("*")) if f.is_file()},
+        }
+    assert written["local"] == written["off"]
+    assert any(name.endswith(".json") for name in written["off"]["index"])

@@ -76,21 +76,27 @@ class ArrayFile:
         self._base = _HEADER_LENGTH.size + length
         self.header = {name: (np.dtype(dtype), offset, count)
                        for name, (dtype, offset, count) in json.loads(self._read(_HEADER_LENGTH.size, self._base)).items()}
-        self._maps: dict[str, np.ndarray] = {}
 
     def _read(self, start: int, end: int) -> bytes:
         BYTES_READ.add(end - start)
         return self.fs.cat_file(self.path, start=start, end=end)
 
+    def _read_into(self, start: int, count: int, dtype: np.dtype) -> np.ndarray:
+        """`count` items at byte `start` (after the header) into a fresh, writable array."""
+        out = np.empty(count, dtype)
+        with open(self.path, "rb") as handle:
+            handle.seek(self._base + start)
+            handle.readinto(memoryview(out).cast("B"))
+        return out
+
     def count(self, name: str) -> int:
         return self.header[name][2]
 
     def _memmap(self, name: str) -> np.ndarray:
-        if name not in self._maps:
-            dtype, offset, count = self.header[name]
-            self._maps[name] = (np.memmap(self.path, dtype=dtype, mode="r", offset=self._base + offset, shape=(count,))
-                                if count else np.empty(0, dtype))
-        return self._maps[name]
+        """A transient map for scattered reads: callers drop it at once, so only the pages
+        of one lookup are resident (a map kept open would keep every page it touched)."""
+        dtype, offset, count = self.header[name]
+        return np.memmap(self.path, dtype=dtype, mode="r", offset=self._base + offset, shape=(count,)) if count else np.empty(0, dtype)
 
     def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Items [start, stop) of one array, as an ordinary (copied) array."""
@@ -100,7 +106,7 @@ class ArrayFile:
             return np.empty(0, dtype)
         if self.local:
             BYTES_READ.add((stop - start) * dtype.itemsize)
-            return np.array(self._memmap(name)[start:stop])
+            return self._read_into(offset + start * dtype.itemsize, stop - start, dtype)
         raw = self._read(self._base + offset + start * dtype.itemsize, self._base + offset + stop * dtype.itemsize)
         return np.frombuffer(raw, dtype=dtype).copy()
 

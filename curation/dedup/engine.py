@@ -501,9 +501,10 @@ def _fuzzy(plan: _Plan, maps: tuple[_MapFile, ...], excluded: np.ndarray, n: int
         stats.bytes_read += read_bytes
         stats.index_bytes_read += index_bytes
     # Verification tasks: consecutive row ranges holding at most the budget's worth of pairs.
-    mean_sketch = sum(m.sketch_values for m in maps) / max(n, 1)
-    pair_bytes = int(2 * 4 * mean_sketch * 3 + 96)  # two sketches, their keys and sort, the pair
-    per_task = max(1, int(plan.settings.memory_budget_mb * (1 << 20)) // pair_bytes)
+    # Half the budget holds the task's sketches (two per pair at most), the other half one
+    # chunk of pairs being compared (_verify_chunk_pairs).
+    pair_bytes = 2 * _verify_sketch_bytes(maps, n) + 64
+    per_task = max(1, int(plan.settings.memory_budget_mb * (1 << 19)) // pair_bytes)
     groups, lo, held = [], 0, 0
     for r in range(ROW_RANGES):
         if held and held + per_range[r] > per_task:
@@ -512,7 +513,7 @@ def _fuzzy(plan: _Plan, maps: tuple[_MapFile, ...], excluded: np.ndarray, n: int
         held += int(per_range[r])
     groups.append((lo, ROW_RANGES))
     stats.verify_tasks = len(groups)
-    stats.largest_verify_bytes = max(int(per_range[a:b].sum()) for a, b in groups) * pair_bytes
+    stats.largest_verify_bytes = max(int(per_range[a:b].sum()) for a, b in groups) * pair_bytes * 2
     edges_a, edges_b, sims = [], [], []
     for a, b, s, read_bytes, index_bytes in run_tasks(_verify_task, iter(groups), client,
                                                       shared=(plan, maps, tuple(candidates), n)):
@@ -633,10 +634,31 @@ def _verify_task(plan: _Plan, maps: tuple[_MapFile, ...], candidates: tuple[str,
     ends = np.cumsum(lengths)
     starts = ends - lengths
     ai, bi = np.searchsorted(needed, a_keys), np.searchsorted(needed, b_keys)
-    sim = pair_jaccard(values[_spans(starts[ai], lengths[ai])], lengths[ai],
-                       values[_spans(starts[bi], lengths[bi])], lengths[bi], plan.settings.sketch_size)
+    sim = np.empty(a_keys.shape[0])
+    step = _verify_chunk_pairs(plan.settings, maps, n)
+    for lo in range(0, a_keys.shape[0], step):
+        a, b = ai[lo:lo + step], bi[lo:lo + step]
+        sim[lo:lo + step] = pair_jaccard(values[_spans(starts[a], lengths[a])], lengths[a],
+                                         values[_spans(starts[b], lengths[b])], lengths[b],
+                                         plan.settings.sketch_size, chunk_values=1 << 62)
     ok = sim >= threshold
     return a_keys[ok], b_keys[ok], sim[ok], own_bytes + BYTES_READ.take(), index_bytes
+
+
+# Bytes per sketch value while a chunk of pairs is compared: the gathered values (4), their pair
+# numbers, masks, int64 copies and keys in _chunk_jaccard (about 40).
+_COMPARE_BYTES_PER_VALUE = 44
+
+
+def _verify_sketch_bytes(maps: tuple[_MapFile, ...], n: int) -> int:
+    """Mean bytes of one sketch (this partition's; earlier ones are alike)."""
+    return int(4 * sum(m.sketch_values for m in maps) / max(n, 1)) + 16
+
+
+def _verify_chunk_pairs(settings: DedupSettings, maps: tuple[_MapFile, ...], n: int) -> int:
+    """Pairs compared at once, so that one chunk uses half the budget."""
+    per_pair = 2 * (_verify_sketch_bytes(maps, n) // 4) * _COMPARE_BYTES_PER_VALUE + 64
+    return max(1, int(settings.memory_budget_mb * (1 << 19)) // per_pair)
 
 
 def _unique_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -93,12 +93,15 @@ def _chunk_jaccard(a_values, a_lengths, b_values, b_lengths, size: int) -> np.nd
     b_in = b_values.astype(np.int64) <= limit[b_pair]
     a_size = np.bincount(a_pair[a_in], minlength=n)
     b_size = np.bincount(b_pair[b_in], minlength=n)
-    # A value shared by both sketches of a pair appears twice among (pair, value) keys.
-    keys = np.concatenate([(a_pair[a_in] << 32) | a_values[a_in].astype(np.int64),
-                           (b_pair[b_in] << 32) | b_values[b_in].astype(np.int64)])
-    keys.sort()
-    shared = keys[1:][keys[1:] == keys[:-1]] >> 32
-    inter = np.bincount(shared, minlength=n)
+    # Keys (pair, value) are sorted on both sides already (pairs in order, each sketch sorted),
+    # so the shared ones are found by a binary search of one side in the other, no sort.
+    a_keys = (a_pair[a_in] << 32) | a_values[a_in].astype(np.int64)
+    b_keys = (b_pair[b_in] << 32) | b_values[b_in].astype(np.int64)
+    if a_keys.shape[0] == 0 or b_keys.shape[0] == 0:
+        inter = np.zeros(n, dtype=np.int64)
+    else:
+        position = np.minimum(np.searchsorted(a_keys, b_keys), a_keys.shape[0] - 1)
+        inter = np.bincount(b_pair[b_in][a_keys[position] == b_keys], minlength=n)
     union = a_size + b_size - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
