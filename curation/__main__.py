@@ -108,7 +108,7 @@ def _dedup_settings(args: argparse.Namespace):
     from curation.dedup.minhash import MinHashConfig
 
     minhash = MinHashConfig(ngram=args.ngram, num_perm=args.num_perm, bands=args.bands)
-    return DedupSettings(minhash=minhash, threshold=None if getattr(args, "no_verify", False) else args.threshold,
+    return DedupSettings(minhash=minhash, threshold=None if getattr(args, "no_verify", False) else getattr(args, "threshold", 0.8),
                          exact=not getattr(args, "no_exact", False), sketch_size=args.sketch_size,
                          shards=args.shards, memory_budget_mb=args.memory_budget_mb, backend=args.backend)
 
@@ -137,19 +137,16 @@ def _rebuild_index(args: argparse.Namespace) -> str:
     from curation.dedup.index import DedupIndex
     from curation.parallel import dask_client
 
-    names = args.names or [os.path.splitext(os.path.basename(p.rstrip("/")))[0] for p in args.kept]
+    sources = [_kept_documents(path) for path in args.kept]
+    names = args.names or [name for name, _ in sources]
     if len(names) != len(args.kept):
         raise ValueError(f"{len(args.kept)} inputs but {len(names)} --names")
-    for path in args.kept:
-        if not os.path.exists(path) and "://" not in path:
-            raise ValueError(f"input {path} does not exist")
     settings = _dedup_settings(args)
     index = DedupIndex.open(args.index, settings.layout())
     if index.entries():
         raise ValueError(f"{args.index} already holds partitions: rebuild into a new, empty folder")
     with dask_client(args.dask) as client:
-        added = rebuild_index(index, [(n, (lambda p=p: iter_document_batches(p))) for n, p in zip(names, args.kept)],
-                              settings, client)
+        added = rebuild_index(index, [(n, read) for n, (_, read) in zip(names, sources)], settings, client)
     documents = sum(e.documents for e in index.entries())
     return f"rebuild-index: {len(added)} partitions ({', '.join(added)}), {documents} documents -> {args.index}"
 
@@ -158,6 +155,24 @@ def _add_io(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="IN", help="JSONL or Parquet file with at least id and text")
     parser.add_argument("output", metavar="OUT", help="kept documents (.jsonl or .parquet)")
     parser.add_argument("--rejects", help="rejected documents (default: OUT with .rejects before the extension)")
+
+
+def _kept_documents(path: str) -> tuple[str, ReadBatches]:
+    """(partition name, reader) of a file of kept documents, or of a committed store partition
+    (a folder with manifest.json, e.g. out/store/web/fuzzy_deduplicated/CC-MAIN-2026-04)."""
+    from curation.io import MANIFEST_NAME, Manifest, filesystem, iter_parquet_batches
+
+    fs, local = filesystem(path)
+    if not fs.exists(local):
+        raise ValueError(f"input {path} does not exist")
+    manifest_path = path.rstrip("/") + "/" + MANIFEST_NAME
+    if fs.isdir(local):
+        if not fs.exists(filesystem(manifest_path)[1]):
+            raise ValueError(f"{path} is a folder without {MANIFEST_NAME}: not a committed store partition")
+        manifest = Manifest.from_json(fs.cat_file(filesystem(manifest_path)[1]).decode())
+        shards = [path.rstrip("/") + "/" + name for name in manifest.kept_shards]
+        return manifest.partition, lambda: iter_parquet_batches(shards)
+    return os.path.splitext(os.path.basename(path.rstrip("/")))[0], lambda: iter_document_batches(path)
 
 
 def _add_dedup_options(parser: argparse.ArgumentParser) -> None:
@@ -232,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dedup_options(dedup)
     rebuild = commands.add_parser("rebuild-index", help="build a new index from partitions' kept documents, "
                                                         "in order (e.g. after changing the MinHash configuration)")
-    rebuild.add_argument("kept", nargs="+", metavar="KEPT", help="kept documents of each partition, in keep order")
+    rebuild.add_argument("kept", nargs="+", metavar="KEPT", help="kept documents of each partition, in keep order: "
+                         "files, or committed store partitions (.../fuzzy_deduplicated/PARTITION)")
     rebuild.add_argument("--index", required=True, help="new, empty index folder or URL")
     rebuild.add_argument("--names", nargs="+", help="partition names (default: file names without extension)")
     _add_dedup_options(rebuild)

@@ -184,6 +184,14 @@ def test_cli_with_an_index_over_three_partitions_decides_as_the_assets(tmp_path,
     ours = [(e.name, e.run) for e in DedupIndex.open(str(index)).entries()]
     theirs = [(e.name, e.run) for e in DedupIndex.open(f"{store}/web/dedup_index").entries()]
     assert ours == theirs and [name for name, _ in ours] == [FIRST, SECOND, THIRD]
+    # And rebuilding from the committed partitions gives that index again.
+    rebuilt = tmp_path / "rebuilt"
+    result = subprocess.run([sys.executable, "-m", "curation", "rebuild-index", "--index", str(rebuilt),
+                             *[f"{store}/web/fuzzy_deduplicated/{p}" for p in (FIRST, SECOND, THIRD)]],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"rebuild-index: 3 partitions ({FIRST}, {SECOND}, {THIRD})" in result.stdout
+    assert [(e.name, e.run) for e in DedupIndex.open(str(rebuilt)).entries()] == theirs
 
 
 def test_dedup_assets_on_a_dask_cluster_write_the_same_bytes_and_index(tmp_path, sample_dir):

@@ -182,3 +182,16 @@ def test_kept_input_rows_inverts_the_duplicate_rows():
     dup = np.array([0, 3, 4, 9], dtype=np.int64)
     kept = np.setdiff1d(np.arange(12), dup)
     assert kept_input_rows(np.arange(kept.shape[0]), dup).tolist() == kept.tolist()
+
+
+def test_an_index_on_an_object_store_url_gives_the_same_decisions(built):
+    import fsspec
+
+    _, _, results = built
+    index = DedupIndex.open("memory://dedup-test/index", SETTINGS.layout())
+    for p, table in enumerate(partitions()):
+        result = deduplicate_partition(reader(table), f"p{p}", SETTINGS, index)
+        assert decisions(result) == decisions(results[p])
+    fs = fsspec.filesystem("memory")
+    assert not fs.exists("/dedup-test/index/_spill") or not fs.ls("/dedup-test/index/_spill")  # spill removed
+    assert [e.name for e in index.entries()] == ["p0", "p1", "p2"]
