@@ -15,7 +15,7 @@ import copy
 import logging
 import os
 from collections import Counter, deque
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
@@ -56,45 +56,11 @@ def process_on_dask(stage: DocumentStage, batches: Iterable[pa.Table], client: "
     or int attributes, such as PiiRedactor.redactions_by_type) are merged from what each batch
     added on its worker. After the run, the driver's stage reads as if it had run in process.
     """
-    window = default_window(client) if window is None else window
-    if window < 1:
-        raise ValueError(f"window must be at least 1, not {window}")
-    # hash=False: a random key, rather than tokenizing the whole object (slow for tables, and
-    # two equal stages must not share one copy whose lazily loaded state differs).
-    [stage_future] = client.scatter([stage], broadcast=True, hash=False)
-    in_flight: deque[tuple[Any, int]] = deque()  # (future, rows in), in input order
-    source = iter(batches)
-    end = object()
-    exhausted = False
-    try:
-        while True:
-            while not exhausted and len(in_flight) < window:
-                batch = next(source, end)
-                if batch is end:
-                    exhausted = True
-                    break
-                # Scattered, not passed to submit: a table in the task itself goes through the
-                # scheduler (and warns above 10 MB); scattered, it goes to one worker directly.
-                [batch_future] = client.scatter([batch], hash=False)
-                future = client.submit(_process_on_worker, stage_future, batch_future, pure=False)
-                del batch_future  # the task holds the data now; released once it has run
-                in_flight.append((future, batch.num_rows))
-                del batch  # the driver keeps no copy of batches in flight
-            if not in_flight:
-                return
-            future, rows_in = in_flight.popleft()
-            try:
-                kept, rejected, added = future.result()  # raises the worker's exception, if any
-            finally:
-                future.release()  # an erred task too, or the scheduler keeps it
+    with closing(run_tasks(_process_on_worker, ((batch,) for batch in batches), client, shared=(stage,),
+                           window=window)) as results:
+        for kept, rejected, added, rows_in in results:
             _account(stage, rows_in, kept, rejected, added)
             yield kept, rejected
-    finally:
-        # Reached on success, on a failed batch and when the consumer stops early (the
-        # generator is closed): cancel what is still running and free the workers' copies.
-        if in_flight:
-            client.cancel([future for future, _ in in_flight])
-        stage_future.release()
 
 
 def process_batches(stage: DocumentStage, batches: Iterable[pa.Table], client: "Client | None" = None,
@@ -123,7 +89,7 @@ def _counter_attributes(stage: DocumentStage) -> dict[str, int | Counter]:
             if name != "counts" and (isinstance(value, Counter) or type(value) is int)}
 
 
-def _process_on_worker(stage: DocumentStage, batch: pa.Table) -> tuple[pa.Table, pa.Table, dict[str, int | Counter]]:
+def _process_on_worker(stage: DocumentStage, batch: pa.Table) -> tuple[pa.Table, pa.Table, dict[str, int | Counter], int]:
     """Runs on a worker: process one batch on a shallow copy of the worker's stage.
 
     The copy shares the stage's sub-objects, so a model loaded lazily by one batch (it lives
@@ -140,13 +106,14 @@ def _process_on_worker(stage: DocumentStage, batch: pa.Table) -> tuple[pa.Table,
             setattr(local, name, Counter())
     kept, rejected = local.process(batch)
     added: dict[str, int | Counter] = {}
+    rows_in = batch.num_rows
     for name, value in before.items():
         now = getattr(local, name)
         delta = now if isinstance(value, Counter) else now - value
         if delta:
             added[name] = delta
     _keep_cached_properties(stage, local)
-    return kept, rejected, added
+    return kept, rejected, added, rows_in
 
 
 def _keep_cached_properties(stage: DocumentStage, local: DocumentStage) -> None:
@@ -161,15 +128,22 @@ def _keep_cached_properties(stage: DocumentStage, local: DocumentStage) -> None:
 def run_tasks(fn, args: Iterable[tuple], client: "Client | None" = None, shared: tuple = (),
               window: int | None = None) -> Iterator[Any]:
     """`fn(*shared, *task)` for each task of `args`, results in order: here, or on Dask with
-    at most `window` tasks submitted and not yet yielded (tasks are generated lazily, so a
-    stream of batches stays bounded). `shared` arguments are sent to each worker once."""
+    at most `window` tasks (default: twice the worker threads) taken from `args` and not yet
+    yielded, so a lazily generated stream of batches stays bounded. The worker's exception,
+    if any, is raised here."""
     if client is None:
         for task in args:
             yield fn(*shared, *task)
         return
     window = default_window(client) if window is None else window
+    if window < 1:
+        raise ValueError(f"window must be at least 1, not {window}")
+    # Shared arguments go to every worker once (broadcast), so a model a stage loads lazily
+    # loads once per worker process. hash=False: a random key, rather than tokenizing the whole
+    # object (slow for tables, and two equal stages must not share one copy whose lazily
+    # loaded state differs).
     shared_futures = client.scatter(list(shared), broadcast=True, hash=False) if shared else []
-    in_flight: deque[Any] = deque()
+    in_flight: deque[Any] = deque()  # in input order
     source = iter(args)
     exhausted = False
     try:
@@ -179,22 +153,25 @@ def run_tasks(fn, args: Iterable[tuple], client: "Client | None" = None, shared:
                 if task is None:
                     exhausted = True
                     break
-                # Tables and arrays go to one worker directly, not through the scheduler.
-                big = [i for i, a in enumerate(task) if isinstance(a, pa.Table)]
+                # Tables are scattered, not passed to submit: in the task itself a table goes
+                # through the scheduler (and warns above 10 MB); scattered, to one worker directly.
                 task = list(task)
-                for i, future in zip(big, client.scatter([task[i] for i in big], hash=False) if big else []):
+                tables = [i for i, value in enumerate(task) if isinstance(value, pa.Table)]
+                for i, future in zip(tables, client.scatter([task[i] for i in tables], hash=False) if tables else []):
                     task[i] = future
                 in_flight.append(client.submit(fn, *shared_futures, *task, pure=False))
-                del task
+                del task  # the driver keeps no copy of what is in flight
             if not in_flight:
                 return
             future = in_flight.popleft()
             try:
                 result = future.result()
             finally:
-                future.release()
+                future.release()  # an erred task too, or the scheduler keeps it
             yield result
     finally:
+        # Reached on success, on a failed task and when the consumer stops early (the
+        # generator is closed): cancel what is still running and free the shared copies.
         if in_flight:
             client.cancel(list(in_flight))
         for future in shared_futures:
