@@ -137,6 +137,7 @@ def one(args: argparse.Namespace) -> int:
         if client is not None:
             workers_rss = {address: round(kb / 1024, 1) for address, kb in client.run(
                 lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss).items()}
+    peak_before_split = peak_rss_mb()
     kept = AtomicTableWriter(args.output)
     for batch, _ in result.split(read()):
         kept.write(batch)
@@ -144,6 +145,7 @@ def one(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     print(json.dumps({"name": args.name, "rows": result.rows, "seconds": round(seconds, 2),
                       "driver_peak_rss_mb": round(peak_rss_mb(), 1), "workers_peak_rss_mb": workers_rss,
+                      "driver_peak_rss_before_split_mb": round(peak_before_split, 1),
                       "stats": result.stats.as_dict()}))
     return 0
 
@@ -200,6 +202,7 @@ def memory(args: argparse.Namespace) -> dict:
         runs.append({"workers": workers, "rows": figures["rows"], "seconds": figures["seconds"],
                      "driver_peak_rss_mb": figures["driver_peak_rss_mb"], "workers_peak_rss_mb": workers_rss,
                      "sum_of_peaks_mb": round(figures["driver_peak_rss_mb"] + sum(workers_rss.values()), 1),
+                     "driver_peak_rss_before_split_mb": figures["driver_peak_rss_before_split_mb"],
                      "hash_ranges": figures["stats"]["hash_ranges"], "seconds_by_pass": figures["stats"]["seconds"],
                      "duplicates": figures["stats"]["exact_duplicates"] + figures["stats"]["fuzzy_duplicates"]})
         print(json.dumps(runs[-1]), flush=True)

@@ -273,7 +273,7 @@ def _run(read, name: str, plan: _Plan, index: DedupIndex | None, client, add: bo
     exact_rows = np.empty(0, np.int64)
     exact_targets = np.empty(0, np.int64)
     if settings.exact:
-        parts = list(run_tasks(_exact_task, ((lo, hi) for lo, hi in _range_bounds(ranges)), client,
+        parts = list(run_tasks(_exact_task, ((r, lo, hi) for r, (lo, hi) in enumerate(_range_bounds(ranges))), client,
                                shared=(plan, map_list)))
         exact_rows = np.concatenate([p[0] for p in parts]) if parts else exact_rows
         exact_targets = np.concatenate([p[1] for p in parts]) if parts else exact_targets
@@ -305,7 +305,8 @@ def _run(read, name: str, plan: _Plan, index: DedupIndex | None, client, add: bo
     t = _timed(stats, "decide", t)
 
     if add and index is not None:
-        entry = _add_to_index(index, name, plan, map_list, dup_rows, n, client, stats)
+        merged = tuple(kind for kind, ran in (("exact", settings.exact), ("band", settings.fuzzy)) if ran)
+        entry = _add_to_index(index, name, plan, map_list, dup_rows, n, client, stats, ranges, merged)
         say(f"dedup {name}: added {entry.documents} kept documents to the index ({entry.bytes} bytes)")
         _timed(stats, "add", t)
     stats.bytes_read += BYTES_READ.take()
@@ -448,6 +449,24 @@ def _run_entries(files: _Files, run: RunRef, kind: str, lo: int, hi: int) -> tup
     return hashes[a:b], file, int(a)
 
 
+def _write_merged(plan: _Plan, kind: str, r: int, hashes: np.ndarray, rows: np.ndarray) -> None:
+    """One hash range's entries, merged from every map file and sorted: the add pass reads
+    them back instead of merging and sorting again."""
+    path = posixpath.join(plan.spill, f"merged-{kind}-{r:05d}.bin")
+    write_arrays(plan.fs(), filesystem(path, plan.storage_options)[1], {"hash": hashes, "row": rows})
+
+
+def _merged_entries(files: "_Files", plan: _Plan, kind: str, ranges: range) -> tuple[np.ndarray, np.ndarray]:
+    """Entries of consecutive hash ranges from their merged files, in hash order."""
+    hashes, rows = [], []
+    for r in ranges:
+        file = files(posixpath.join(plan.spill, f"merged-{kind}-{r:05d}.bin"))
+        hashes.append(file.read("hash"))
+        rows.append(file.read("row"))
+    return (np.concatenate(hashes) if hashes else np.empty(0, np.uint64),
+            np.concatenate(rows) if rows else np.empty(0, np.int64))
+
+
 def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     if sorted_set.shape[0] == 0:
         return np.zeros(values.shape[0], dtype=bool)
@@ -457,10 +476,11 @@ def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
 
 # ---- pass 2: exact --------------------------------------------------------------------------
 
-def _exact_task(plan: _Plan, maps: tuple[_MapFile, ...], lo: int, hi: int):
+def _exact_task(plan: _Plan, maps: tuple[_MapFile, ...], r: int, lo: int, hi: int):
     BYTES_READ.take()
     files = _Files(plan)
     hashes, rows = _range_entries(files, maps, "exact", lo, hi)
+    _write_merged(plan, "exact", r, hashes, rows)
     own = BYTES_READ.take()
     if hashes.shape[0] == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), own, 0
@@ -543,6 +563,7 @@ def _candidates_task(plan: _Plan, maps: tuple[_MapFile, ...], excluded: np.ndarr
     hashes, rows = _range_entries(files, maps, "band", lo, hi)
     keep = ~_in_sorted(rows, excluded)
     hashes, rows = hashes[keep], rows[keep]
+    _write_merged(plan, "band", r, hashes, rows)
     own = BYTES_READ.take()
     # Inside: in each bucket, every member with the bucket's first member and its predecessor.
     same = np.zeros(hashes.shape[0], dtype=bool)
@@ -742,7 +763,9 @@ def kept_input_rows(kept: np.ndarray, dup_rows: np.ndarray) -> np.ndarray:
 
 
 def _add_to_index(index: DedupIndex, name: str, plan: _Plan, maps: tuple[_MapFile, ...], dup_rows: np.ndarray,
-                  n: int, client, stats: DedupStats):
+                  n: int, client, stats: DedupStats, ranges: int = 0, merged: tuple[str, ...] = ()):
+    """Build and commit the partition's run. `merged`: kinds whose entries the passes left
+    merged per hash range (`ranges` of them); the others are merged from the map files."""
     attempt = index.attempt_url(name)
     documents = n - int(dup_rows.shape[0])
     doc_starts = list(range(0, documents, DOCS_PER_CHUNK)) or [0]
@@ -751,13 +774,14 @@ def _add_to_index(index: DedupIndex, name: str, plan: _Plan, maps: tuple[_MapFil
     doc_tasks = ((("docs", c, lo, min(lo + DOCS_PER_CHUNK, documents)),) for c, lo in enumerate(doc_starts))
     for file_name, digest, size, read_bytes in run_tasks(
             _build_task, (t for tasks in (shard_tasks, doc_tasks) for t in tasks), client,
-            shared=(plan, maps, dup_rows, attempt)):
+            shared=(plan, maps, dup_rows, attempt, ranges, merged)):
         digests[file_name] = (digest, size)
         stats.bytes_read += read_bytes
     return index.commit(name, attempt, digests, documents, doc_starts)
 
 
-def _build_task(plan: _Plan, maps: tuple[_MapFile, ...], dup_rows: np.ndarray, attempt: str, task: tuple):
+def _build_task(plan: _Plan, maps: tuple[_MapFile, ...], dup_rows: np.ndarray, attempt: str, ranges: int,
+                merged: tuple[str, ...], task: tuple):
     BYTES_READ.take()
     files = _Files(plan)
     fs, attempt_path = filesystem(attempt, plan.storage_options)
@@ -765,8 +789,12 @@ def _build_task(plan: _Plan, maps: tuple[_MapFile, ...], dup_rows: np.ndarray, a
         shard = task[1]
         step = FINE // plan.shards
         arrays: dict[str, np.ndarray] = {}
+        per_shard = ranges // plan.shards if ranges else 0
         for kind in ("band", "exact"):
-            hashes, rows = _range_entries(files, maps, kind, shard * step, (shard + 1) * step)
+            if kind in merged:
+                hashes, rows = _merged_entries(files, plan, kind, range(shard * per_shard, (shard + 1) * per_shard))
+            else:
+                hashes, rows = _range_entries(files, maps, kind, shard * step, (shard + 1) * step)
             keep = ~_in_sorted(rows, dup_rows)
             hashes, rows = hashes[keep], rows[keep]
             kept_rows = rows - np.searchsorted(dup_rows, rows)  # renumbered over kept rows; order kept
