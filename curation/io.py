@@ -301,7 +301,10 @@ def iter_parquet_batches(
     for url in paths:
         fs, path = filesystem(url, storage_options)
         with fs.open(path, "rb") as handle:
-            parquet = pq.ParquetFile(handle)
+            # pre_buffer=False: with it, pyarrow keeps every column chunk it has read cached
+            # until the file is closed, so RSS grows with the file (measured: 820 MB after
+            # 3.3M rows of one 958 MB file, against a flat 170 MB without).
+            parquet = pq.ParquetFile(handle, pre_buffer=False)
             for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns) if columns else None):
                 yield pa.Table.from_batches([batch])
 

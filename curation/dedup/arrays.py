@@ -54,15 +54,16 @@ def write_arrays(fs: fsspec.AbstractFileSystem, path: str, arrays: dict[str, np.
     for name, array in arrays.items():
         data = np.ascontiguousarray(array)
         header[name] = [data.dtype.str, offset, int(data.shape[0])]
-        raw = data.tobytes()
-        parts.append(raw)
-        offset += len(raw)
+        parts.append(memoryview(data).cast("B") if data.nbytes else b"")
+        offset += data.nbytes
     head = json.dumps(header, sort_keys=True).encode()
-    blob = _HEADER_LENGTH.pack(len(head)) + head + b"".join(parts)
+    digest = hashlib.sha256()
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    with fs.open(path, "wb") as handle:
-        handle.write(blob)
-    return hashlib.sha256(blob).hexdigest(), len(blob)
+    with fs.open(path, "wb") as handle:  # streamed: no joined copy of the arrays
+        for part in (_HEADER_LENGTH.pack(len(head)), head, *parts):
+            digest.update(part)
+            handle.write(part)
+    return digest.hexdigest(), _HEADER_LENGTH.size + len(head) + offset
 
 
 class ArrayFile:
