@@ -68,7 +68,7 @@ def datatrove_run(path: str, tokenizer: str) -> tuple[list[str], dict]:
     from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
     from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.pipeline.readers import ParquetReader
-    from datatrove.pipeline.writers import JsonlWriter
+    from datatrove.pipeline.writers import ParquetWriter
     from datatrove.utils.logging import logger
     from datatrove.utils.word_tokenizers import KiwiTokenizer, WhitespaceTokenizer
 
@@ -90,7 +90,7 @@ def datatrove_run(path: str, tokenizer: str) -> tuple[list[str], dict]:
         ([MinhashDedupBuckets(input_folder=str(work / "signatures"), output_folder=str(work / "buckets"), config=config)], 14),
         ([MinhashDedupCluster(input_folder=str(work / "buckets"), output_folder=str(work / "remove_ids"), config=config)], 1),
         ([reader(), MinhashDedupFilter(input_folder=str(work / "remove_ids"),
-                                       exclusion_writer=JsonlWriter(str(work / "removed"), compression=None))], 1),
+                                       exclusion_writer=ParquetWriter(str(work / "removed")))], 1),
     ]
     seconds = []
     for number, (pipeline, tasks) in enumerate(steps):
@@ -98,8 +98,8 @@ def datatrove_run(path: str, tokenizer: str) -> tuple[list[str], dict]:
         LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1, logging_dir=str(work / "logs" / str(number))).run()
         seconds.append(round(time.perf_counter() - start, 3))
     removed = []
-    for file in sorted((work / "removed").glob("*.jsonl")):
-        removed.extend(json.loads(line)["id"] for line in file.read_text().splitlines() if line.strip())
+    for file in sorted((work / "removed").glob("*.parquet")):
+        removed.extend(pq.read_table(file, columns=["id"]).column("id").to_pylist())
     shutil.rmtree(work, ignore_errors=True)
     return removed, {"peer": "datatrove", "version": version("datatrove"), "seconds": round(sum(seconds), 3),
                      "stage_seconds": dict(zip(["signature", "buckets", "cluster", "filter"], seconds)),
