@@ -115,6 +115,7 @@ def test_another_configuration_and_a_missing_partition_are_errors_naming_them(bu
     other = replace(SETTINGS, minhash=MinHashConfig(ngram=5))
     with pytest.raises(DedupIndexError, match="'ngram': 3.*'ngram': 5"):
         DedupIndex.open(str(root), other.layout())
+    assert DedupIndex.open(str(root), replace(SETTINGS, shards=16).layout()).layout.shards == SETTINGS.shards
     with pytest.raises(DedupIndexError, match="'p9' is not in the dedup index"):
         deduplicate_partition(reader(partitions()[0]), "p3", SETTINGS, index, earlier=["p0", "p9"])
 

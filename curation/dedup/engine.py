@@ -140,6 +140,7 @@ class DedupResult:
         self._map_files = map_files
         self.stats = stats
         self.stage = stage
+        self.edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # with keep_edges
 
     def duplicates(self) -> dict[int, tuple[str, str]]:
         return {int(r): (t, why) for r, t, why in zip(self.dup_rows.tolist(), self.targets, self.reasons)}
@@ -311,7 +312,8 @@ def _run(read, name: str, plan: _Plan, index: DedupIndex | None, client, add: bo
         _timed(stats, "add", t)
     stats.bytes_read += BYTES_READ.take()
     result = DedupResult(n, dup_rows, targets, reasons, similarity, maps, stats, stage)
-    result.edges = edges if keep_edges else None
+    if keep_edges:
+        result.edges = edges
     return result
 
 

@@ -22,6 +22,7 @@ partitions a lookup was given.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import uuid
@@ -129,13 +130,15 @@ class DedupIndex:
     @classmethod
     def open(cls, root: str, layout: IndexLayout | None = None, storage_options: dict[str, Any] | None = None) -> "DedupIndex":
         """The index at `root`; created with `layout` when missing. An existing index with
-        another layout is an error naming both (rebuild it to change the configuration)."""
+        another MinHash configuration or sketch size is an error naming both (rebuild it to
+        change them); its shard count is kept whatever `layout` says."""
         fs, path = filesystem(root, storage_options)
         config = posixpath.join(path, "config.json")
         if fs.exists(config):
             stored = json.loads(fs.cat_file(config))
             found = IndexLayout.from_dict(stored)
-            if layout is not None and found.as_dict() != layout.as_dict():
+            # The shard count is the index's own: a run asking for another still uses it.
+            if layout is not None and (found.minhash, found.sketch_size) != (layout.minhash, layout.sketch_size):
                 raise DedupIndexError(
                     f"dedup index {root} was built with {stored}, this run asks for {layout.as_dict()}: "
                     "use the index's configuration, or rebuild the index with the new one "
@@ -189,8 +192,6 @@ class DedupIndex:
     def commit(self, name: str, attempt: str, file_digests: dict[str, tuple[str, int]], documents: int,
                doc_starts: list[int]) -> IndexEntry:
         """Make the run written into `attempt` the partition's entry (atomically)."""
-        import hashlib
-
         digest = hashlib.sha256()
         for file_name in sorted(file_digests):
             digest.update(f"{file_name}\0{file_digests[file_name][0]}\n".encode())
