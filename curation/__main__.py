@@ -127,9 +127,15 @@ def _dedup(args: argparse.Namespace, read: ReadBatches) -> Split:
         raise ValueError(str(error)) from error
     name = args.partition or os.path.splitext(os.path.basename(args.input.rstrip("/")))[0]
     with dask_client(args.dask) as client:
-        result = deduplicate_partition(read, name, settings, index=index, client=client)
+        result = deduplicate_partition(read, name, settings, index=index, client=client, progress=_terminal_progress)
     counts = StageCounts()
     return counts, result.split(read(), counts)
+
+
+def _terminal_progress(message: str) -> None:
+    """Progress lines (documents hashed, rate, passes) on stderr when it is a terminal."""
+    if sys.stderr.isatty():
+        print(message, file=sys.stderr, flush=True)
 
 
 def _rebuild_index(args: argparse.Namespace) -> str:

@@ -269,6 +269,8 @@ def _run(read, name: str, plan: _Plan, index: DedupIndex | None, client, add: bo
     ranges = _hash_ranges(entries, plan.shards, settings.memory_budget_mb)
     stats.hash_ranges = ranges
     stats.largest_range_bytes = _entry_bytes(entries) // ranges
+    say(f"dedup {name}: {len(plan.earlier)} earlier partitions in the index; "
+        f"{ranges} hash ranges")
     map_list = tuple(maps)
 
     exact_rows = np.empty(0, np.int64)
@@ -294,6 +296,8 @@ def _run(read, name: str, plan: _Plan, index: DedupIndex | None, client, add: bo
         fuzzy_rows, fuzzy_targets, fuzzy_sim = _components(plan.own_ordinal, *edges)
         t = _timed(stats, "fuzzy", t)
     stats.fuzzy_duplicates = int(fuzzy_rows.shape[0])
+    say(f"dedup {name}: {stats.exact_duplicates} exact and {stats.fuzzy_duplicates} fuzzy duplicates "
+        f"({stats.cross_partition_matches} verified links to earlier partitions)")
 
     dup_rows = np.concatenate([exact_rows, fuzzy_rows])
     target_keys = np.concatenate([exact_targets, fuzzy_targets])
