@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from curation.dedup.engine import DedupSettings, deduplicate_partition  # noqa: E402
 from curation.dedup.index import DedupIndex  # noqa: E402
-from curation.dedup.minhash import MinHashConfig, MinHasher, band_hashes, shingle_sets  # noqa: E402
+from curation.dedup.minhash import MinHashConfig, MinHasher, shingle_sets  # noqa: E402
 from curation.io import AtomicTableWriter, iter_parquet_batches  # noqa: E402
 from curation.parallel import dask_client  # noqa: E402
 

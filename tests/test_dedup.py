@@ -113,6 +113,18 @@ def test_min_labels_matches_a_reference_union_find():
     assert min_labels(n, a, b).tolist() == expected
 
 
+# --- exact keys ---------------------------------------------------------------------------
+
+def test_text_hashes_fold_spacing_width_and_case_only():
+    from curation.dedup.minhash import normalized_words
+
+    texts = ["같은 문장입니다.", "같은  문장입니다. ", "ＡＢＣ 문장", "abc 문장", "다른 문장입니다.", "같은문장입니다."]
+    hashes = text_hashes(texts)
+    assert hashes[0] == hashes[1] and hashes[2] == hashes[3]
+    assert len({hashes[0], hashes[4], hashes[5]}) == 3  # other words, or spaces removed: other texts
+    assert np.array_equal(text_hashes(texts, [normalized_words(t) for t in texts]), hashes)
+
+
 # --- sketches -----------------------------------------------------------------------------
 
 def sketches(texts, size):
