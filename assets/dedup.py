@@ -14,7 +14,7 @@ import dagster as dg
 
 from assets.partitions import partitions_in_keep_order
 from assets.stage_runner import partition_asset, stage_key, upstream_batches, write_split
-from curation.dedup.engine import EXACT_STAGE, FUZZY_STAGE, DedupSettings, deduplicate_partition
+from curation.dedup.engine import DEFAULT_MEMORY_BUDGET_MB, EXACT_STAGE, FUZZY_STAGE, DedupSettings, deduplicate_partition
 from curation.dedup.index import DEFAULT_SHARDS, DedupIndex, DedupIndexError
 from curation.dedup.minhash import MinHashConfig
 from curation.dedup.sketch import DEFAULT_SKETCH_SIZE
@@ -32,7 +32,7 @@ class DedupConfig(dg.Config):
     strip_spaces: bool = MinHashConfig.strip_spaces
     sketch_size: int = DEFAULT_SKETCH_SIZE
     shards: int = DEFAULT_SHARDS  # of a new index; an existing index keeps its own
-    memory_budget_mb: float = 512  # per task
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB  # per task
     backend: str = "cpu"  # cpu | gpu | auto; gpu falls back to cpu with a warning
 
     def settings(self, exact: bool) -> DedupSettings:

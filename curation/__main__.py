@@ -182,6 +182,7 @@ def _kept_documents(path: str) -> tuple[str, ReadBatches]:
 
 
 def _add_dedup_options(parser: argparse.ArgumentParser) -> None:
+    from curation.dedup.engine import DEFAULT_MEMORY_BUDGET_MB
     from curation.dedup.index import DEFAULT_SHARDS
     from curation.dedup.minhash import MinHashConfig
     from curation.dedup.sketch import DEFAULT_SKETCH_SIZE
@@ -195,7 +196,7 @@ def _add_dedup_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sketch-size", type=int, default=DEFAULT_SKETCH_SIZE,
                         help="fingerprints per verification sketch")
     parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS, help="hash-range shards of a new index")
-    parser.add_argument("--memory-budget-mb", type=float, default=512, help="working set per task")
+    parser.add_argument("--memory-budget-mb", type=float, default=DEFAULT_MEMORY_BUDGET_MB, help="working set per task")
     parser.add_argument("--dask", default="", help="'local' (a LocalCluster) or a scheduler address; default: "
                                                     "in process")
 

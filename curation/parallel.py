@@ -181,6 +181,19 @@ def run_tasks(fn, args: Iterable[tuple], client: "Client | None" = None, shared:
 MAX_LOCAL_WORKERS = 4
 
 
+def available_cpus() -> int:
+    """CPUs this process may use (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def local_workers(requested: int = 0) -> int:
+    """Workers of a LocalCluster: `requested`, or min(CPUs, MAX_LOCAL_WORKERS)."""
+    return requested if requested > 0 else min(available_cpus(), MAX_LOCAL_WORKERS)
+
+
 @contextmanager
 def dask_client(spec: str = "", workers: int = 0) -> Iterator["Client | None"]:
     """A client for `spec`, for the stage CLI and scripts: '' (None: in process), 'local' (a
@@ -192,8 +205,7 @@ def dask_client(spec: str = "", workers: int = 0) -> Iterator["Client | None"]:
     from distributed import Client, LocalCluster
 
     if spec == "local":
-        count = workers or min(len(os.sched_getaffinity(0)), MAX_LOCAL_WORKERS)
-        cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+        cluster = LocalCluster(n_workers=local_workers(workers), threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.WARNING)
         client = Client(cluster, set_as_default=False)
     else:

@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING, Any, Iterator, Literal
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from curation.parallel import local_workers
+
 if TYPE_CHECKING:  # distributed is imported only when a cluster is used
     from distributed import Client
 
 ENV_VAR = "CURATION_DASK"
-MAX_DEFAULT_WORKERS = 4
 Mode = Literal["off", "local", "address"]
 
 
@@ -50,14 +51,6 @@ def mode_from_env() -> str:
 def address_from_env() -> str:
     value = os.environ.get(ENV_VAR, "").strip()
     return "" if value in ("", "off", "local") else value
-
-
-def available_cpus() -> int:
-    """CPUs this process may use (a container's CPU set, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class DaskResource(dg.ConfigurableResource):
@@ -123,7 +116,7 @@ class DaskResource(dg.ConfigurableResource):
 
     def workers(self) -> int:
         """Local mode: how many workers `n_workers` gives on this machine."""
-        return self.n_workers if self.n_workers > 0 else min(available_cpus(), MAX_DEFAULT_WORKERS)
+        return local_workers(self.n_workers)
 
     def _connect(self) -> tuple["Client", Any]:
         from distributed import Client

@@ -45,6 +45,12 @@ class ReadCounter:
 BYTES_READ = ReadCounter()
 
 
+def spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Positions starts[i] + 0..lengths[i]-1 for every i, concatenated."""
+    total = int(lengths.sum())
+    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+
+
 def write_arrays(fs: fsspec.AbstractFileSystem, path: str, arrays: dict[str, np.ndarray]) -> tuple[str, int]:
     """Write `arrays` into one file; returns (sha256 of the bytes, size). Deterministic: the
     same arrays give the same bytes."""
@@ -138,8 +144,7 @@ class ArrayFile:
             return np.empty(0, dtype), lengths
         BYTES_READ.add(total * dtype.itemsize)
         if self.local:
-            positions = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-            return np.asarray(self._memmap(values)[positions]), lengths
+            return np.asarray(self._memmap(values)[spans(starts, lengths)]), lengths
         base = self._base + offset
         raw = self.fs.cat_ranges([self.path] * rows.shape[0], (base + starts * dtype.itemsize).tolist(),
                                  (base + ends * dtype.itemsize).tolist())

@@ -38,11 +38,11 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from curation.dedup.arrays import BYTES_READ, ArrayFile, ragged_arrays, write_arrays
+from curation.dedup.arrays import BYTES_READ, ArrayFile, ragged_arrays, spans, write_arrays
 from curation.dedup.backend import make_hasher
 from curation.dedup.components import min_labels
 from curation.dedup.exact import text_hashes
-from curation.dedup.index import DOCS_PER_CHUNK, DedupIndex, IndexLayout, RunRef, docs_file, key, key_parts, shard_file
+from curation.dedup.index import DEFAULT_SHARDS, DOCS_PER_CHUNK, DedupIndex, IndexLayout, RunRef, docs_file, key, key_parts, shard_file
 from curation.dedup.minhash import MinHashConfig, band_hashes, normalized_words
 from curation.dedup.sketch import DEFAULT_SKETCH_SIZE, bottom_k, pair_jaccard, sorted_unique
 from curation.documents import details_json, rejects_table, require_columns
@@ -58,6 +58,7 @@ ROW_RANGES = 1024  # candidate files bound their pairs at 1024 row ranges
 EXACT_STAGE = "exact_dedup"
 FUZZY_STAGE = "fuzzy_dedup"
 DEDUP_STAGE = "dedup"
+DEFAULT_MEMORY_BUDGET_MB = 512
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,8 @@ class DedupSettings:
     exact: bool = True
     fuzzy: bool = True
     sketch_size: int = DEFAULT_SKETCH_SIZE
-    shards: int = 64  # index shards, for an index created by this run (and without an index)
-    memory_budget_mb: float = 512  # per task: decides how finely the passes are cut
+    shards: int = DEFAULT_SHARDS  # index shards, for an index created by this run (and without an index)
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB  # per task: decides how finely the passes are cut
     map_rows: int = 32_768  # rows per map task (one spill file each)
     max_links: int = 16  # earlier documents a new one is compared with per band bucket
     backend: str = "cpu"  # signatures: cpu | gpu | auto
@@ -89,6 +90,7 @@ class _Plan:
     storage_options: dict[str, Any] | None
     earlier: tuple[RunRef, ...]
     own_ordinal: int
+    adding: bool = False  # the partition is added to an index: passes leave merged ranges for it
 
     def fs(self):
         return filesystem(self.spill, self.storage_options)[0]
@@ -215,7 +217,7 @@ def deduplicate_partition(read: Callable[[], Iterable[pa.Table]], name: str, set
     own_spill = spill is None
     if spill is None:
         spill = _default_spill(index)
-    plan = _Plan(settings, shards, spill.rstrip("/"), storage_options, runs, len(runs))
+    plan = _Plan(settings, shards, spill.rstrip("/"), storage_options, runs, len(runs), add and index is not None)
     stats = DedupStats(earlier_partitions=earlier_names)
     BYTES_READ.take()
     try:
@@ -457,7 +459,9 @@ def _run_entries(files: _Files, run: RunRef, kind: str, lo: int, hi: int) -> tup
 
 def _write_merged(plan: _Plan, kind: str, r: int, hashes: np.ndarray, rows: np.ndarray) -> None:
     """One hash range's entries, merged from every map file and sorted: the add pass reads
-    them back instead of merging and sorting again."""
+    them back instead of merging and sorting again (written only when there is an add pass)."""
+    if not plan.adding:
+        return
     path = posixpath.join(plan.spill, f"merged-{kind}-{r:05d}.bin")
     write_arrays(plan.fs(), filesystem(path, plan.storage_options)[1], {"hash": hashes, "row": rows})
 
@@ -596,13 +600,13 @@ def _candidates_task(plan: _Plan, maps: tuple[_MapFile, ...], excluded: np.ndarr
         hit = np.flatnonzero(counts)
         if hit.shape[0] == 0:
             continue
-        positions = _spans(left[hit], counts[hit])
+        positions = spans(left[hit], counts[hit])
         earlier_rows = file.take("band_row", base + positions).astype(np.int64)
         bucket_of = np.repeat(hit, counts[hit])  # unique-hash index of each (bucket, earlier row)
         # Join the bucket's members (entries are sorted, so group is non-decreasing) with them.
         m_lo = np.searchsorted(group, bucket_of, side="left")
         sizes = np.searchsorted(group, bucket_of, side="right") - m_lo
-        cross_new.append(rows[_spans(m_lo, sizes)])
+        cross_new.append(rows[spans(m_lo, sizes)])
         cross_key.append(np.repeat(key(run.ordinal, earlier_rows), sizes))
     index_bytes = BYTES_READ.take()
     if cross_new:
@@ -665,8 +669,8 @@ def _verify_task(plan: _Plan, maps: tuple[_MapFile, ...], candidates: tuple[str,
     step = _verify_chunk_pairs(plan.settings, maps, n)
     for lo in range(0, a_keys.shape[0], step):
         a, b = ai[lo:lo + step], bi[lo:lo + step]
-        sim[lo:lo + step] = pair_jaccard(values[_spans(starts[a], lengths[a])], lengths[a],
-                                         values[_spans(starts[b], lengths[b])], lengths[b],
+        sim[lo:lo + step] = pair_jaccard(values[spans(starts[a], lengths[a])], lengths[a],
+                                         values[spans(starts[b], lengths[b])], lengths[b],
                                          plan.settings.sketch_size, chunk_values=1 << 62)
     ok = sim >= threshold
     return a_keys[ok], b_keys[ok], sim[ok], own_bytes + BYTES_READ.take(), index_bytes
@@ -697,12 +701,6 @@ def _unique_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     keep = np.ones(a.shape[0], dtype=bool)
     keep[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
     return np.stack([a[keep], b[keep]], axis=1).astype(np.int64)
-
-
-def _spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Positions starts[i] + 0..lengths[i]-1 for every i, concatenated."""
-    total = int(lengths.sum())
-    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
 
 
 def _gather(plan: _Plan, files: _Files, maps: tuple[_MapFile, ...], keys: np.ndarray, values: str,

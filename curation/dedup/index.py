@@ -36,6 +36,7 @@ from curation.io import atomic_write_bytes, filesystem
 INDEX_FORMAT = "dedup-index-v1"
 DEFAULT_SHARDS = 64
 DOCS_PER_CHUNK = 65_536
+RUN_DIGEST_CHARS = 20  # of a run folder's name: {partition}-{digest}
 ROW_BITS = 40  # key = ordinal << ROW_BITS | row: a trillion rows per partition
 
 
@@ -195,7 +196,7 @@ class DedupIndex:
         digest = hashlib.sha256()
         for file_name in sorted(file_digests):
             digest.update(f"{file_name}\0{file_digests[file_name][0]}\n".encode())
-        run = f"{safe_name(name)}-{digest.hexdigest()[:20]}"
+        run = f"{safe_name(name)}-{digest.hexdigest()[:RUN_DIGEST_CHARS]}"
         target = self._local("runs", run)
         _, attempt_path = filesystem(attempt, self.storage_options)
         if self.fs.exists(target):  # the same documents were added before: same bytes
@@ -217,5 +218,5 @@ class DedupIndex:
         for entry in self.fs.ls(folder, detail=False):
             base = posixpath.basename(entry.rstrip("/"))
             if base != keep and (base.startswith(prefix + ".attempt-") or
-                                 (base.startswith(prefix + "-") and len(base) == len(prefix) + 21)):
+                                 (base.startswith(prefix + "-") and len(base) == len(prefix) + 1 + RUN_DIGEST_CHARS)):
                 self.fs.rm(entry, recursive=True)
