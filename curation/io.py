@@ -326,10 +326,20 @@ def iter_jsonl_batches(url: str, *, batch_rows: int = DEFAULT_BATCH_ROWS, storag
                 raise ValueError(f"{url}: line {line_number} is not a JSON object")
             rows.append(row)
             if len(rows) >= batch_rows:
-                yield pa.Table.from_pylist(rows)
+                yield _table_of_rows(rows, url, line_number)
                 rows = []
     if rows:
-        yield pa.Table.from_pylist(rows)
+        yield _table_of_rows(rows, url, line_number)
+
+
+def _table_of_rows(rows: list[dict[str, Any]], url: str, last_line: int) -> pa.Table:
+    """A table of JSON objects; a field whose values mix types (text 7 beside text "...") is a
+    clear error naming the lines, not an Arrow traceback."""
+    try:
+        return pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise ValueError(f"{url}: lines {last_line - len(rows) + 1}-{last_line} mix value types in one "
+                         f"field ({error})") from error
 
 
 def iter_document_batches(url: str, *, batch_rows: int = DEFAULT_BATCH_ROWS, storage_options: dict[str, Any] | None = None) -> Iterator[pa.Table]:

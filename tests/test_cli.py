@@ -79,6 +79,24 @@ def test_dedup_bad_input_and_arguments_exit_2(tmp_path):
     result = run_cli("dedup", str(ok), str(tmp_path / "out.parquet"), "--threshold", "1.5")
     assert result.returncode == 2 and "--threshold" in result.stderr
     assert run_cli("dedup", str(ok), str(tmp_path / "o.parquet"), "--backend", "tpu").returncode == 2
+    no_id = tmp_path / "no_id.jsonl"
+    no_id.write_text('{"id": null, "text": "한국어 문서"}\n{"id": "y", "text": "다른 문서"}\n')
+    result = run_cli("dedup", str(no_id), str(tmp_path / "o.parquet"))
+    assert result.returncode == 2 and "1 document(s) without an id" in result.stderr
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text('{"id": "a", "text": "한국어 문서"}\n{"id": "b", "text": 7}\n')
+    result = run_cli("dedup", str(mixed), str(tmp_path / "o.parquet"))
+    assert result.returncode == 2 and "lines 1-2 mix value types" in result.stderr
+    assert not (tmp_path / "o.parquet").exists()  # nothing half-written
+
+
+def test_dedup_names_duplicates_by_numeric_ids_as_strings(tmp_path):
+    source = tmp_path / "numbers.jsonl"
+    source.write_text('{"id": 5, "text": "가나다라마바사"}\n{"id": 6, "text": "가나다라마바사"}\n')
+    result = run_cli("dedup", str(source), str(tmp_path / "out.parquet"))
+    assert result.returncode == 0, result.stderr
+    rejected = pq.read_table(tmp_path / "out.rejects.parquet").to_pylist()
+    assert [(r["id"], json.loads(r["details"])["duplicate_of"]) for r in rejected] == [("6", "5")]
 
 
 def test_heuristics_rejects_chat_noise_and_keeps_prose(tmp_path):

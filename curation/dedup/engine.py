@@ -158,7 +158,7 @@ class DedupResult:
         digest = hashlib.sha256()
         for batch in batches:
             n = batch.num_rows
-            ids = batch.column("id").to_pylist()
+            ids = _ids(batch, self.stage)
             position = offset
             for doc_id in ids:  # check the ids against the map pass's, map file by map file
                 if current is None:
@@ -370,6 +370,15 @@ def _map_batches(read, rows: int) -> Iterator[tuple[int, int, pa.Table]]:
         yield number, start, pa.concat_tables(pending)
 
 
+def _ids(table: pa.Table, stage: str) -> list[str]:
+    """Document ids as strings (JSON input may give numbers); a missing one is an error, since
+    duplicates are named by id."""
+    column = table.column("id")
+    if column.null_count:
+        raise ValueError(f"{stage}: {column.null_count} document(s) without an id")
+    return column.cast(pa.string()).to_pylist()
+
+
 @lru_cache(maxsize=4)
 def _hasher(config: MinHashConfig, backend: str):
     return make_hasher(config, backend)[0]
@@ -378,7 +387,7 @@ def _hasher(config: MinHashConfig, backend: str):
 def _map_task(plan: _Plan, number: int, start: int, table: pa.Table) -> tuple[_MapFile, int, int]:
     BYTES_READ.take()
     settings = plan.settings
-    ids = table.column("id").to_pylist()
+    ids = _ids(table, DEDUP_STAGE)
     texts = text_column(table)
     n = len(ids)
     rows = np.arange(start, start + n, dtype=np.int64)
