@@ -26,23 +26,13 @@ import pyarrow as pa
 
 from curation.documents import missing_columns
 from curation.io import Manifest
-from curation.langid import hangul_ratio
-from curation.sources.personas import PERSONA_ROW_SCHEMA
-from curation.sources.warc import WARC_RECORD_SCHEMA
+from curation.text import hangul_ratio
+from curation.spec import StageSpec
 
 MAX_RATE_JUMP = 0.35
 MIN_DOCUMENTS_FOR_RATE = 20  # below this a rate says little; the check passes with a note
 MIN_PURITY = 0.98
 MIN_HANGUL_SHARE = 0.1
-PURITY_STAGES = ("language_filtered", "quality_filtered")
-DEDUP_STAGES = ("exact_deduplicated", "fuzzy_deduplicated")
-DOCUMENT_COLUMNS = ("id", "text", "source", "snapshot")
-# Stages whose rows are not documents (yet, or any more) must carry what their readers read.
-REQUIRED_COLUMNS_BY_STAGE = {
-    "warc_records": tuple(WARC_RECORD_SCHEMA.names),
-    "persona_rows": tuple(PERSONA_ROW_SCHEMA.names),
-}
-PERSONA_ROWS = dg.AssetKey(["personas", "persona_rows"])
 
 # Resident registration population by sex, age band (adults: the personas are 19 and over) and
 # province, shares rounded to 0.1 percentage point. Source: Ministry of the Interior and Safety,
@@ -66,19 +56,22 @@ def age_band(age: int | None) -> str | None:
     return "19-29"
 
 
-def check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
-    stage = key.path[-1]
+EXTRA_CHECKS = {"language_purity": dict(blocking=True, description=f">= {MIN_PURITY} of kept documents have >= "
+                                                                     f"{MIN_HANGUL_SHARE} Hangul letters"),
+                "persona_marginals": dict(description="sex / age band / province shares vs the resident population")}
+
+
+def check_specs(key: dg.AssetKey, spec: StageSpec) -> list[dg.AssetCheckSpec]:
+    unknown = spec.checks - set(EXTRA_CHECKS)
+    if unknown:
+        raise ValueError(f"{spec.name}: unknown checks {sorted(unknown)}; known: {sorted(EXTRA_CHECKS)}")
     specs = [dg.AssetCheckSpec("accounting", asset=key, blocking=True,
                                description="rows_in == kept + rejected, and == the upstream's kept documents"),
-             dg.AssetCheckSpec("schema", asset=key, blocking=True, description="kept documents carry id, text, source, snapshot"),
-             dg.AssetCheckSpec(f"{'duplicate' if stage in DEDUP_STAGES else 'drop'}_rate_vs_previous", asset=key,
-                               blocking=True, description=f"rejected share within {MAX_RATE_JUMP} of the previous partition's")]
-    if stage in PURITY_STAGES:
-        specs.append(dg.AssetCheckSpec("language_purity", asset=key, blocking=True,
-                                       description=f">= {MIN_PURITY} of kept documents have >= {MIN_HANGUL_SHARE} Hangul letters"))
-    if key == PERSONA_ROWS:
-        specs.append(dg.AssetCheckSpec("persona_marginals", asset=key,
-                                       description="sex / age band / province shares vs the resident population"))
+             dg.AssetCheckSpec("schema", asset=key, blocking=True,
+                               description=f"kept rows carry {', '.join(spec.required_columns)}"),
+             dg.AssetCheckSpec(f"{spec.rate}_rate_vs_previous", asset=key, blocking=True,
+                               description=f"rejected share within {MAX_RATE_JUMP} of the previous partition's")]
+    specs += [dg.AssetCheckSpec(name, asset=key, **EXTRA_CHECKS[name]) for name in sorted(spec.checks)]
     return specs
 
 
@@ -105,10 +98,9 @@ class KeptObserver:
             self.counts["province"].update(table.column("province").to_pylist())
 
 
-def observer_for(key: dg.AssetKey) -> KeptObserver:
-    """The observer that collects what `key`'s checks need (decided by its check specs)."""
-    names = {spec.name for spec in check_specs(key)}
-    return KeptObserver(purity="language_purity" in names, marginals="persona_marginals" in names)
+def observer_for(spec: StageSpec) -> KeptObserver:
+    """The observer that collects what the spec's checks need."""
+    return KeptObserver(purity="language_purity" in spec.checks, marginals="persona_marginals" in spec.checks)
 
 
 def _rate(manifest: Manifest) -> float:
@@ -124,20 +116,18 @@ def _tvd(counts: Counter, shares: dict[str, float]) -> tuple[float, float]:
     return distance, 0.1 + 0.8 * (len(shares) / max(total, 1)) ** 0.5
 
 
-def check_results(key: dg.AssetKey, manifest: Manifest, upstream: Manifest | None, previous: Manifest | None,
-                  observer: KeptObserver) -> list[dg.AssetCheckResult]:
-    names = {spec.name for spec in check_specs(key)}
+def check_results(key: dg.AssetKey, spec: StageSpec, manifest: Manifest, upstream: Manifest | None,
+                  previous: Manifest | None, observer: KeptObserver) -> list[dg.AssetCheckResult]:
     results = []
     expected_in = upstream.rows_kept if upstream is not None else manifest.rows_in
     balanced = manifest.rows_in == manifest.rows_kept + manifest.rows_rejected == expected_in
     results.append(dg.AssetCheckResult(check_name="accounting", passed=balanced, metadata={
         "rows_in": manifest.rows_in, "kept": manifest.rows_kept, "rejected": manifest.rows_rejected,
         "upstream_kept": upstream.rows_kept if upstream is not None else -1}))
-    required = REQUIRED_COLUMNS_BY_STAGE.get(key.path[-1], DOCUMENT_COLUMNS)
-    missing = missing_columns(observer.schema, required) if observer.schema is not None else []
+    missing = missing_columns(observer.schema, spec.required_columns) if observer.schema is not None else []
     results.append(dg.AssetCheckResult(check_name="schema", passed=not missing,
                                        metadata={"missing_columns": dg.MetadataValue.json(missing)}))
-    rate_name = next(n for n in names if n.endswith("_rate_vs_previous"))
+    rate_name = f"{spec.rate}_rate_vs_previous"
     rate = _rate(manifest)
     if previous is None or min(manifest.rows_in, previous.rows_in) < MIN_DOCUMENTS_FOR_RATE:
         results.append(dg.AssetCheckResult(check_name=rate_name, passed=True, metadata={
@@ -147,11 +137,11 @@ def check_results(key: dg.AssetKey, manifest: Manifest, upstream: Manifest | Non
         results.append(dg.AssetCheckResult(check_name=rate_name, passed=jump <= MAX_RATE_JUMP, metadata={
             "rate": round(rate, 4), "previous_rate": round(_rate(previous), 4), "previous_partition": previous.partition,
             "jump": round(jump, 4), "max_jump": MAX_RATE_JUMP}))
-    if "language_purity" in names:
+    if "language_purity" in spec.checks:
         purity = observer.with_hangul / observer.documents if observer.documents else 1.0
         results.append(dg.AssetCheckResult(check_name="language_purity", passed=purity >= MIN_PURITY,
                                            metadata={"purity": round(purity, 4), "documents": observer.documents}))
-    if "persona_marginals" in names:
+    if "persona_marginals" in spec.checks:
         metadata, passed = {}, True
         for dimension, shares in POPULATION_SHARES.items():
             distance, tolerance = _tvd(observer.counts[dimension], shares)

@@ -7,7 +7,8 @@ from assets.automation import monthly_persona_schedule, monthly_web_schedule, ne
 from assets.partitions import persona_releases, web_snapshots
 from assets.personas import PERSONA_DOCUMENTS, persona_documents, persona_rows
 from assets.models import perplexity_model, quality_model
-from assets.stages import curation_chain, scoring_assets
+from assets.stages import stage_assets
+from curation.catalog import CURATION_CHAIN, SCORING_CHAIN
 from assets.synthetic import PERSONA_QA, persona_qa, rephrased
 from assets.web import EXTRACTED_TEXT, extracted_text, warc_records
 from resources.corpus_store import CorpusStore
@@ -17,15 +18,15 @@ from resources.models import ModelStore, ReferenceCorpus
 from resources.sources import PersonaReleases, WebInbox
 
 # Up to fuzzy dedup (no trained model needed), then the scoring stages that need the models.
-web_assets = [warc_records, extracted_text, *curation_chain("web", EXTRACTED_TEXT, web_snapshots)]
-persona_assets = [persona_rows, persona_documents, *curation_chain("personas", PERSONA_DOCUMENTS, persona_releases)]
-web_scoring = scoring_assets("web", dg.AssetKey(["web", "fuzzy_deduplicated"]), web_snapshots)
-persona_scoring = scoring_assets("personas", dg.AssetKey(["personas", "fuzzy_deduplicated"]), persona_releases)
+web_assets = [warc_records, extracted_text, *stage_assets("web", CURATION_CHAIN, web_snapshots, EXTRACTED_TEXT)]
+persona_assets = [persona_rows, persona_documents,
+                  *stage_assets("personas", CURATION_CHAIN, persona_releases, PERSONA_DOCUMENTS)]
+web_scoring = stage_assets("web", SCORING_CHAIN, web_snapshots)
+persona_scoring = stage_assets("personas", SCORING_CHAIN, persona_releases)
 model_assets = [perplexity_model, quality_model]
 # Generated persona QA goes through the same chain as any source, then is scored like one.
-synthetic_persona_assets = [persona_qa, *curation_chain("synthetic", PERSONA_QA, persona_releases),
-                            *scoring_assets("synthetic", dg.AssetKey(["synthetic", "fuzzy_deduplicated"]),
-                                            persona_releases)]
+synthetic_persona_assets = [persona_qa, *stage_assets("synthetic", (*CURATION_CHAIN, *SCORING_CHAIN), persona_releases,
+                                                      PERSONA_QA)]
 
 
 def _job(name: str, assets: list, partitions_def, description: str):

@@ -15,24 +15,15 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from typing import Sequence
+
 import pyarrow as pa
+
+from curation.spec import ScoreColumn
 
 SAMPLE_SIZE = 10_000
 MAX_DETAILS_PARSED = 50_000  # rejects' details are JSON text; parsing stops counting here
 FIGURE_DPI = 72  # a few tens of kB of PNG per stage in the event log
-
-# Stage name -> (score name, log scale). The names are columns of the kept documents and keys
-# of the rejects' details (DETAILS_ALIASES where the two differ).
-STAGE_SCORES: dict[str, tuple[tuple[str, bool], ...]] = {
-    "language_filtered": (("language_score", False), ("hangul_ratio", False)),
-    "heuristic_filtered": (("mean_eojeol_length", False), ("syllables", True), ("symbol_ratio", False)),
-    "fuzzy_deduplicated": (("similarity", False),),
-    "perplexity_filtered": (("perplexity", True),),
-    "quality_filtered": (("quality_bucket", False), ("quality_score", False), ("moore_lewis_score", False)),
-}
-
-DETAILS_ALIASES = {"language_score": "korean_score"}
-
 
 @dataclass
 class _Reservoir:
@@ -51,19 +42,20 @@ class _Reservoir:
 
 
 class ScoreHistograms:
-    """Collects score samples of one stage from its kept and rejected batches."""
+    """Collects samples of a stage's score columns (its spec's `scores`) from its kept and
+    rejected batches."""
 
-    def __init__(self, stage: str, seed: int = 0) -> None:
-        self.scores = STAGE_SCORES.get(stage, ())
+    def __init__(self, scores: Sequence[ScoreColumn], seed: int = 0) -> None:
+        self.scores = tuple(scores)
         rng = random.Random(seed)
-        self.samples = {(name, kind): _Reservoir(rng) for name, _ in self.scores for kind in ("kept", "rejected")}
+        self.samples = {(score.name, kind): _Reservoir(rng) for score in self.scores for kind in ("kept", "rejected")}
         self._details_parsed = 0
 
     def kept(self, table: pa.Table) -> None:
-        for name, _ in self.scores:
-            if name in table.column_names:
-                for value in table.column(name).to_pylist():
-                    self._add(name, "kept", value)
+        for score in self.scores:
+            if score.name in table.column_names:
+                for value in table.column(score.name).to_pylist():
+                    self._add(score.name, "kept", value)
 
     def rejected(self, table: pa.Table) -> None:
         if not self.scores or "details" not in table.column_names or self._details_parsed >= MAX_DETAILS_PARSED:
@@ -76,9 +68,9 @@ class ScoreHistograms:
                 details = json.loads(text) if text else {}
             except ValueError:
                 continue
-            for name, _ in self.scores:
+            for score in self.scores:
                 if isinstance(details, dict):
-                    self._add(name, "rejected", details.get(DETAILS_ALIASES.get(name, name)))
+                    self._add(score.name, "rejected", details.get(score.details_key or score.name))
 
     def _add(self, name: str, kind: str, value: object) -> None:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
@@ -87,7 +79,7 @@ class ScoreHistograms:
     def series(self) -> dict[str, dict[str, list[float]]]:
         """Score -> kept/rejected sampled values, for scores with any value."""
         out = {}
-        for name, _ in self.scores:
+        for name in (score.name for score in self.scores):
             kept, rejected = self.samples[(name, "kept")].values, self.samples[(name, "rejected")].values
             if kept or rejected:
                 out[name] = {"kept": kept, "rejected": rejected}
@@ -103,7 +95,7 @@ class ScoreHistograms:
         matplotlib.use("Agg")  # no display; must precede pyplot
         from matplotlib import pyplot as plt
 
-        log_scale = dict(self.scores)
+        log_scale = {score.name: score.log_scale for score in self.scores}
         figure, axes = plt.subplots(len(series), 1, figsize=(7, 2.2 * len(series)), squeeze=False)
         for axis, (name, values) in zip(axes[:, 0], series.items()):
             everything = values["kept"] + values["rejected"]

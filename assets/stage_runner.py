@@ -14,34 +14,26 @@ from assets.metadata import stage_metadata
 from assets.partitions import partitions_in_keep_order
 from assets.plots import ScoreHistograms
 from curation.io import Manifest
-from curation.parallel import process_batches
-from curation.stage import DocumentStage
+from curation.parallel import Split, process_batches
+from curation.spec import StageSpec
+from curation.stage import BatchStats, DocumentStage, all_kept
 from resources.corpus_store import CorpusStore
 from resources.dask import DaskResource
 
 
-# Stage -> the upstream whose every kept document is its input (for the accounting check).
-_FED_BY: dict[dg.AssetKey, dg.AssetKey] = {}
-
-
-def partition_asset(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition, description: str,
-                    deps: list[dg.AssetKey] | None = None, code_version: str = "1", output_required: bool = True,
-                    fed_by: dg.AssetKey | None = None):
+def partition_asset(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition, spec: StageSpec,
+                    deps: list[dg.AssetKey] | None = None, output_required: bool = True, **asset_args):
     """The decorator of every corpus asset: grouped by source (the key's first part), one
-    partitions definition per source, Parquet shards in the CorpusStore, and the stage checks
-    (assets/checks.py). `fed_by`: the upstream whose kept documents are exactly this stage's
-    input. With `output_required=False` the asset may yield nothing, and is then skipped with
-    its downstream assets instead of failing the run."""
-    if fed_by is not None:
-        _FED_BY[key] = fed_by
+    partitions definition per source, Parquet shards in the CorpusStore, and the checks its
+    spec names (assets/checks.py). Description and code_version come from the spec, so a
+    changed default of the stage marks its partitions stale. With `output_required=False` the
+    asset may yield nothing, and is then skipped with its downstream assets instead of failing
+    the run."""
     return dg.asset(key=key, deps=deps, group_name=key.path[0], partitions_def=partitions_def,
-                    kinds={"python", "parquet"}, code_version=code_version, description=description,
+                    kinds={"python", "parquet"}, code_version=spec.code_version(), description=spec.description,
                     output_required=output_required,
                     # An asset that may be skipped cannot promise check results (Dagster requires them).
-                    check_specs=check_specs(key) if output_required else None)
-
-
-DEFAULT_PREVIEW = ("id", "url", "language", "language_score", "text")
+                    check_specs=check_specs(key, spec) if output_required else None, **asset_args)
 
 
 def stage_key(asset_key: dg.AssetKey) -> str:
@@ -74,15 +66,16 @@ class _Previews:
         return sink
 
 
-def write_partition(context: dg.AssetExecutionContext, store: CorpusStore, batches: Iterable[pa.Table],
-                    stage: DocumentStage | None = None, extra: Callable[[], dict] | None = None,
-                    preview: tuple[str, ...] = DEFAULT_PREVIEW, dask: DaskResource | None = None) -> dg.MaterializeResult:
+def write_partition(context: dg.AssetExecutionContext, spec: StageSpec, store: CorpusStore,
+                    batches: Iterable[pa.Table], stage: DocumentStage | None = None,
+                    upstream: dg.AssetKey | None = None, extra: Callable[[], dict] | None = None,
+                    dask: DaskResource | None = None) -> dg.MaterializeResult:
     """Stream batches (through `stage` when given, else all kept) into this asset's partition,
     on the Dask cluster of `dask` when it has one (the same bytes either way).
 
+    `upstream`: the asset whose kept documents are exactly these batches (accounting check).
     `extra` is called once the batches are consumed, so it can report what reading them counted.
     """
-    empty = pa.table({"id": pa.array([], pa.string())})
     seen = [0]
 
     def counted() -> Iterable[pa.Table]:
@@ -91,28 +84,27 @@ def write_partition(context: dg.AssetExecutionContext, store: CorpusStore, batch
             yield batch
 
     if stage is None:
-        return write_split(context, store, ((batch, empty) for batch in counted()), lambda: seen[0],
-                           extra=extra, preview=preview)
+        return write_split(context, spec, store, (all_kept(batch) for batch in counted()), lambda: seen[0],
+                           upstream=upstream, extra=extra)
     with (dask.client() if dask is not None else nullcontext()) as client:
-        return write_split(context, store, process_batches(stage, counted(), client), lambda: seen[0],
-                           extra=extra, preview=preview)
+        return write_split(context, spec, store, process_batches(stage, counted(), client), lambda: seen[0],
+                           upstream=upstream, extra=extra)
 
 
-def write_split(context: dg.AssetExecutionContext, store: CorpusStore, split: Iterable[tuple[pa.Table, pa.Table]],
-                rows_in: Callable[[], int], extra: Callable[[], dict] | None = None, preview: tuple[str, ...] = DEFAULT_PREVIEW,
-                side_tables: Callable[[], Iterable[tuple[str, pa.Table]]] | None = None,
+def write_split(context: dg.AssetExecutionContext, spec: StageSpec, store: CorpusStore, split: Iterable[Split],
+                rows_in: Callable[[], int], upstream: dg.AssetKey | None = None, extra: Callable[[], dict] | None = None,
                 run_metadata: Callable[[], dict] | None = None) -> dg.MaterializeResult:
-    """Write (kept, rejected) pairs into this asset's partition, then the side tables that a
-    stage keeps for later partitions (named tables, produced after the split is consumed).
-    `rows_in` counts the input independently of the split, for the commit's accounting check.
-    `extra` goes into the manifest and the metadata, `run_metadata` (what differs between runs
-    of the same input, such as timings) into the metadata only."""
+    """Write (kept, rejected, stats) triples into this asset's partition. `rows_in` counts the
+    input independently of the split, for the commit's accounting check. The summed stats'
+    `extra` counters become metadata through the spec; `extra` goes into the manifest and the
+    metadata, `run_metadata` (what differs between runs of the same input, such as timings)
+    into the metadata only."""
     start = time.perf_counter()
     previews = _Previews()
     key = context.asset_key
-    observer = observer_for(key)
-
-    histograms = ScoreHistograms(key.path[-1])
+    observer = observer_for(spec)
+    histograms = ScoreHistograms(spec.scores)
+    totals = BatchStats()
 
     def observed_write(table: pa.Table) -> None:
         observer(table)
@@ -126,12 +118,11 @@ def write_split(context: dg.AssetExecutionContext, store: CorpusStore, split: It
     with store.writer(stage_key(context.asset_key), context.partition_key) as writer:
         write_kept = previews.kept_sink(observed_write)
         write_rejects = previews.rejected_sink(observed_rejects)
-        for kept, rejected in split:
+        for kept, rejected, stats in split:
             write_kept(kept)
             write_rejects(rejected)
-        for name, table in (side_tables() if side_tables is not None else ()):
-            writer.write_side(name, table)
-        extra_values = extra() if extra is not None else {}
+            totals += stats
+        extra_values = {**spec.metadata(totals.extra), **(extra() if extra is not None else {})}
         manifest = writer.commit(rows_in(), extra=extra_values)
     seconds = time.perf_counter() - start
     context.log.info(
@@ -139,14 +130,14 @@ def write_split(context: dg.AssetExecutionContext, store: CorpusStore, split: It
         f"{manifest.rows_rejected} rejected {manifest.rejects_by_reason}"
     )
     metadata = stage_metadata(manifest, store.partition_url(manifest.stage, manifest.partition),
-                              previews.kept, previews.rejected, seconds, list(preview))
+                              previews.kept, previews.rejected, seconds, list(spec.preview))
     plot = histograms.markdown()
     if plot is not None:
         metadata["score_histograms"] = dg.MetadataValue.md(plot)
     for name, value in {**extra_values, **(run_metadata() if run_metadata is not None else {})}.items():
         metadata.setdefault(name, dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value)
-    upstream = store.manifest(stage_key(_FED_BY[key]), context.partition_key) if key in _FED_BY else None
-    results = (check_results(key, manifest, upstream, _previous_manifest(context, store), observer)
+    upstream_manifest = store.manifest(stage_key(upstream), context.partition_key) if upstream is not None else None
+    results = (check_results(key, spec, manifest, upstream_manifest, _previous_manifest(context, store), observer)
                if context.assets_def.check_specs_by_output_name else [])
     return dg.MaterializeResult(metadata=metadata, check_results=results)
 

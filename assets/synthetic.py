@@ -19,14 +19,14 @@ from assets.stage_runner import partition_asset, stage_key, write_split
 from curation.synthetic.persona_qa import QA_SCHEMA, answer_tasks, as_qa_documents, check_question, question_tasks
 from curation.synthetic.rephrase import REPHRASED_SCHEMA, rephrase_tasks
 from curation.synthetic.styles import DEFAULT_ROUTING
+from curation.spec import StageSpec
+from curation.stage import with_stats
 from curation.synthetic.tasks import Outcome, outcome_tables, run_tasks
 from resources.corpus_store import CorpusStore
 from resources.llm import LLMResource
 
 WEB_QUALITY = dg.AssetKey(["web", "quality_filtered"])
 PERSONA_QUALITY = dg.AssetKey(["personas", "quality_filtered"])
-REPHRASED = dg.AssetKey(["web", "rephrased"])
-PERSONA_QA = dg.AssetKey(["synthetic", "persona_qa"])
 
 
 def _endpoint_or_skip(context: dg.AssetExecutionContext, llm: LLMResource) -> bool:
@@ -61,10 +61,22 @@ def _scored_documents(store: CorpusStore, partition: str, include_rejects: bool,
                 yield low, [json.loads(d)["quality_bucket"] for d in low.column("details").to_pylist()]
 
 
-@partition_asset(REPHRASED, web_snapshots, deps=[WEB_QUALITY], output_required=False,
-                 description="Nemotron-CC rephrasing in Korean through the LLM endpoint: Wikipedia style for low "
-                             "buckets, diverse QA / distill / extract knowledge / knowledge list for high ones; "
-                             "one row per (document, style, chunk), validated, failures as rejects.")
+REPHRASED_SPEC = StageSpec(
+    name="rephrased", kind="source", preview=("id", "style", "quality_bucket", "text"),
+    description="Nemotron-CC rephrasing in Korean through the LLM endpoint: Wikipedia style for low buckets, diverse "
+                "QA / distill / extract knowledge / knowledge list for high ones; one row per (document, style, "
+                "chunk), validated, failures as rejects.")
+PERSONA_QA_SPEC = StageSpec(
+    name="persona_qa", kind="source", preview=("id", "macro_topic", "subtopic", "text"),
+    description="Persona-grounded questions and answers: macro-topic -> subtopic -> a question the persona would "
+                "ask -> an answer; re-enters language ID, dedup and quality as the 'synthetic' source.")
+
+
+REPHRASED = dg.AssetKey(["web", REPHRASED_SPEC.name])
+PERSONA_QA = dg.AssetKey(["synthetic", PERSONA_QA_SPEC.name])
+
+
+@partition_asset(REPHRASED, web_snapshots, REPHRASED_SPEC, deps=[WEB_QUALITY], output_required=False)
 def rephrased(context: dg.AssetExecutionContext, config: RephraseConfig, corpus_store: CorpusStore,
               llm: LLMResource):
     if not _endpoint_or_skip(context, llm):
@@ -77,11 +89,10 @@ def rephrased(context: dg.AssetExecutionContext, config: RephraseConfig, corpus_
                 tasks = rephrase_tasks(documents, buckets, config.max_chunk_chars, config.routing)
                 counted["tasks"] += len(tasks)
                 counted["documents"] += documents.num_rows
-                yield outcome_tables(run_tasks(client, tasks), REPHRASED_SCHEMA, "rephraser")
+                yield outcome_tables(run_tasks(client, tasks), REPHRASED_SCHEMA, REPHRASED_SPEC.name)
 
-        yield write_split(context, corpus_store, split(), lambda: counted["tasks"],
-                          extra=lambda: _usage(client, source_documents=counted["documents"]),
-                          preview=("id", "style", "quality_bucket", "text"))
+        yield write_split(context, REPHRASED_SPEC, corpus_store, with_stats(split()), lambda: counted["tasks"],
+                          extra=lambda: _usage(client, source_documents=counted["documents"]))
 
 
 class PersonaQAConfig(dg.Config):
@@ -104,10 +115,7 @@ def _personas(store: CorpusStore, partition: str, limit: int) -> Iterator[pa.Tab
             yield batch
 
 
-@partition_asset(PERSONA_QA, persona_releases, deps=[PERSONA_QUALITY], output_required=False,
-                 description="Persona-grounded questions and answers: macro-topic -> subtopic -> a question the "
-                             "persona would ask -> an answer; re-enters language ID, dedup and quality as the "
-                             "'synthetic' source.")
+@partition_asset(PERSONA_QA, persona_releases, PERSONA_QA_SPEC, deps=[PERSONA_QUALITY], output_required=False)
 def persona_qa(context: dg.AssetExecutionContext, config: PersonaQAConfig, corpus_store: CorpusStore,
                llm: LLMResource):
     if not _endpoint_or_skip(context, llm):
@@ -124,7 +132,7 @@ def persona_qa(context: dg.AssetExecutionContext, config: PersonaQAConfig, corpu
                     (o.task, o.text) for o in asked if o.reason is None)))
                 for o in failed:
                     o.reason = f"question_{o.reason}"
-                yield outcome_tables(failed + answered, QA_SCHEMA, "persona_qa")
+                yield outcome_tables(failed + answered, QA_SCHEMA, PERSONA_QA_SPEC.name)
 
-        yield write_split(context, corpus_store, split(), lambda: counted["tasks"], extra=lambda: _usage(client),
-                          preview=("id", "macro_topic", "subtopic", "text"))
+        yield write_split(context, PERSONA_QA_SPEC, corpus_store, with_stats(split()), lambda: counted["tasks"],
+                          extra=lambda: _usage(client))

@@ -53,7 +53,7 @@ def chain(tables: list[pa.Table], client) -> tuple[float, list[pa.Table]]:
     start = time.perf_counter()
     stream = iter(tables)
     for stage in (PiiRedactor(), LanguageFilter(), HeuristicFilter()):
-        stream = (kept for kept, _ in process_batches(stage, stream, client))
+        stream = (kept for kept, _, _ in process_batches(stage, stream, client))
     kept = list(stream)
     return time.perf_counter() - start, kept
 

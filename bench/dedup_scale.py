@@ -139,7 +139,7 @@ def one(args: argparse.Namespace) -> int:
                 lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss).items()}
     peak_before_split = peak_rss_mb()
     kept = AtomicTableWriter(args.output)
-    for batch, _ in result.split(read()):
+    for batch, _, _ in result.split(read()):
         kept.write(batch)
     kept.close()
     seconds = time.perf_counter() - start

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from curation.dedup.engine import DedupSettings, deduplicate_partition  # noqa: E402
-from curation.stage import StageCounts  # noqa: E402
+from curation.stage import BatchStats  # noqa: E402
 from curation.documents import REJECT_SCHEMA  # noqa: E402
 from curation.heuristics import HeuristicFilter  # noqa: E402
 from curation.io import DEFAULT_BATCH_ROWS, iter_parquet_batches  # noqa: E402
@@ -92,7 +92,7 @@ def web_sample(data: Path, n: int) -> list[str]:
     stream = documents(Sources(data), seed=NEGATIVE_SEED)
     texts = [text for _, text in (next(stream) for _ in range(int(n * 1.1)))]
     stage = LanguageFilter()
-    kept, _ = stage.process(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}))
+    kept, _, _ = stage.process(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}))
     sample = text_column(kept)
     random.Random(NEGATIVE_SEED).shuffle(sample)
     return sample[:n]
@@ -130,13 +130,16 @@ class Timer:
         return now
 
 
-def through(stages, batch: pa.Table, timer: Timer, rejects) -> tuple[pa.Table, float]:
-    """`batch` through the named stages in order, each timed under its name; their rejects are
-    written after the last stage (timed as "write" by the caller from the returned start)."""
+def through(stages, batch: pa.Table, timer: Timer, rejects, totals: dict) -> tuple[pa.Table, float]:
+    """`batch` through the named stages in order, each timed under its name and its stats summed
+    into `totals`; their rejects are written after the last stage (timed as "write" by the
+    caller from the returned start)."""
     dropped = []
     start = time.perf_counter()
     for name, stage in stages:
-        batch, rejected = stage.process(batch)
+        batch, rejected, stats = stage.process(batch)
+        totals.setdefault(name, BatchStats())
+        totals[name] += stats
         dropped.append(rejected)
         start = timer.add(name, start)
     for rejected in dropped:
@@ -197,10 +200,11 @@ def run(corpus: Path, models: Path, work: Path) -> dict:
 
     # 1. Per-batch filters, kept documents to a Parquet file (the next stage's input).
     filtered = Sink(work / "filtered.parquet")
+    totals: dict[str, BatchStats] = {}
     rows_in = 0
     for batch in timed(iter_parquet_batches(shards, columns=["id", "text"], batch_rows=DEFAULT_BATCH_ROWS), timer, "read"):
         rows_in += batch.num_rows
-        kept, start = through(filters, batch, timer, rejects)
+        kept, start = through(filters, batch, timer, rejects, totals)
         filtered.write(kept)
         timer.add("write", start)
     start = time.perf_counter()
@@ -213,15 +217,16 @@ def run(corpus: Path, models: Path, work: Path) -> dict:
         return iter_parquet_batches([str(work / "filtered.parquet")], batch_rows=DEFAULT_BATCH_ROWS)
 
     decisions = deduplicate_partition(filtered_batches, "bench", DedupSettings())
-    dedup_counts = StageCounts()
-    split = decisions.split(filtered_batches(), dedup_counts)
+    split = decisions.split(filtered_batches())
     timer.add("dedup", start)
     curated = Sink(work / "curated.parquet")
-    for kept, rejected in timed(split, timer, "dedup"):
+    for kept, rejected, stats in timed(split, timer, "dedup"):
+        totals.setdefault("dedup", BatchStats())
+        totals["dedup"] += stats
         start = time.perf_counter()
         rejects.write(rejected)
         timer.add("write", start)
-        kept, start = through(scorers, kept, timer, rejects)
+        kept, start = through(scorers, kept, timer, rejects, totals)
         curated.write(kept)
         timer.add("write", start)
     start = time.perf_counter()
@@ -231,10 +236,9 @@ def run(corpus: Path, models: Path, work: Path) -> dict:
     seconds = time.perf_counter() - wall
     cpu = cpu_seconds() - cpu_start
 
-    stages = {**{name: stage.counts for name, stage in filters}, "dedup": dedup_counts,
-              **{name: stage.counts for name, stage in scorers}}
+    order = [name for name, _ in filters] + ["dedup"] + [name for name, _ in scorers]
     counts = {name: {"in": c.rows_in, "kept": c.rows_kept, "rejected": dict(sorted(c.rejects_by_reason.items()))}
-              for name, c in stages.items()}
+              for name, c in ((name, totals.get(name, BatchStats())) for name in order)}
     if curated.rows + rejects.rows != rows_in:
         raise RuntimeError(f"accounting: {rows_in} in, {curated.rows} kept + {rejects.rows} rejected")
     return {"pipeline": "ours", "documents": rows_in, "seconds": round(seconds, 3),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curation.langid import HANGUL_RE  # noqa: E402
+from curation.text import HANGUL_LETTER  # noqa: E402
 from curation.sources.html import JustextKorean, decode_html  # noqa: E402
 
 SKIP = {"head", "title", "script", "style", "noscript", "template", "svg", "math", "header", "footer", "nav", "aside"}
@@ -85,7 +85,7 @@ def norm(line: str) -> str:
 def score(output: str, reference: list[str]) -> tuple[int, int, int, int]:
     lines = {norm(l) for l in output.splitlines() if norm(l)}
     ref_set = set(reference)
-    prose = [p for p in ref_set if len(HANGUL_RE.findall(p)) >= 20]
+    prose = [p for p in ref_set if len(HANGUL_LETTER.findall(p)) >= 20]
     found = sum(len(p) for p in prose if p in lines)
     good = sum(len(l) for l in lines if l in ref_set)
     return found, sum(len(p) for p in prose), good, sum(len(l) for l in lines)

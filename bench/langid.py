@@ -25,7 +25,8 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curation.langid import HANGUL_RE, LanguageFilter, hangul_ratio  # noqa: E402
+from curation.langid import LanguageFilter  # noqa: E402
+from curation.text import HANGUL_LETTER, hangul_ratio  # noqa: E402
 
 PEER_THRESHOLD = 0.65  # datatrove LanguageFilter(language_threshold=0.65)
 TRUNCATIONS = [None, 80, 40, 20, 10, 5]
@@ -90,7 +91,7 @@ def main() -> int:
             for n, w in (("ours", 13), ("fasttext_only", 17), ("hangul_ratio_only", 15))))
 
     reviews = [row["text"] for row in read_jsonl(args.data / "nsmc_reviews.jsonl", args.nsmc)]
-    with_hangul = np.array([bool(HANGUL_RE.search(t)) for t in reviews])
+    with_hangul = np.array([bool(HANGUL_LETTER.search(t)) for t in reviews])
     decided = decisions(reviews, language_filter)
     print(f"\nnsmc_reviews.jsonl: {len(reviews)} reviews (median {int(np.median([len(t) for t in reviews]))} chars), "
           f"{int(with_hangul.sum())} contain Hangul")

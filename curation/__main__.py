@@ -1,13 +1,21 @@
 """The stage CLI: every stage runs without Dagster on JSONL or Parquet files with `id` and `text`.
 
-    python -m curation langid IN OUT [--threshold 0.5] [--rejects REJECTS]
+Every per-document stage of `curation/catalog.py` is a subcommand named after it (with a short
+alias), with one flag per parameter of its spec, defaults from the stage's constructor:
+
+    python -m curation language_filtered IN OUT [--threshold 0.5]          (alias: langid)
+    python -m curation heuristic_filtered IN OUT [--min-syllables 15 ...]  (alias: heuristics)
+    python -m curation pii_redacted IN OUT [--types RRN PHONE ...]         (alias: pii)
+    python -m curation perplexity_filtered IN OUT --model MODEL [--reject tail]  (alias: perplexity)
+    python -m curation quality_filtered IN OUT --model MODEL [--min-bucket 10]   (alias: quality)
+    python -m curation extracted_text IN.parquet OUT                        (alias: extract)
+
+Dedup and training keep their own commands:
+
+    python -m curation dedup IN OUT [--threshold 0.8] [--index DIR] [--dask local|ADDRESS]
+    python -m curation rebuild-index KEPT... --index DIR
     python -m curation train-kenlm --corpus C --out MODEL
-    python -m curation perplexity IN OUT --model MODEL [--reject tail]
     python -m curation train-quality --positive P --negative N --out MODEL [--language-model LM]
-    python -m curation quality IN OUT --model MODEL [--min-bucket 10]
-    python -m curation heuristics IN OUT [--skip-column quality_bucket --skip-at-or-above 18]
-    python -m curation dedup  IN OUT [--threshold 0.8] [--backend cpu|gpu] [--rejects REJECTS]
-    python -m curation pii IN OUT [--types RRN PHONE ...]
 
 OUT holds the kept documents with the stage's columns added; rejected documents go to REJECTS
 (default: OUT with `.rejects` before the extension) with stage, reason and details. Prints one
@@ -25,8 +33,7 @@ import pyarrow as pa
 
 from curation.documents import REJECT_SCHEMA
 from curation.io import AtomicTableWriter, iter_document_batches
-from curation.quality import DEFAULT_MIN_BUCKET
-from curation.stage import StageCounts
+from curation.stage import BatchStats
 
 EXIT_BAD_INPUT = 2
 
@@ -39,35 +46,16 @@ def default_rejects_path(out: str) -> str:
 
 
 ReadBatches = Callable[[], Iterable[pa.Table]]
-Split = tuple[StageCounts, Iterable[tuple[pa.Table, pa.Table]]]
+Split = Iterable[tuple[pa.Table, pa.Table, BatchStats]]
 
 
-def _langid(args: argparse.Namespace, read: ReadBatches) -> Split:
-    from curation.langid import LanguageFilter
-
-    stage = LanguageFilter(threshold=args.threshold, min_letters=args.min_letters)
-    return stage.counts, (stage.process(batch) for batch in read())
-
-
-def _heuristics(args: argparse.Namespace, read: ReadBatches) -> Split:
-    from curation.heuristics import HeuristicFilter
-
-    stage = HeuristicFilter(skip_column=args.skip_column, skip_at_or_above=args.skip_at_or_above)
-    return stage.counts, (stage.process(batch) for batch in read())
-
-
-def _perplexity(args: argparse.Namespace, read: ReadBatches) -> Split:
-    from curation.perplexity import PerplexityFilter, PerplexityScorer
-
-    stage = PerplexityFilter(PerplexityScorer(args.model), reject=args.reject)
-    return stage.counts, (stage.process(batch) for batch in read())
-
-
-def _quality(args: argparse.Namespace, read: ReadBatches) -> Split:
-    from curation.quality import QualityFilter, QualityScorer
-
-    stage = QualityFilter(QualityScorer(args.model), min_bucket=args.min_bucket)
-    return stage.counts, (stage.process(batch) for batch in read())
+def _run_document_stage(args: argparse.Namespace, read: ReadBatches) -> Split:
+    """The one adapter of every per-document stage: its spec builds it from the flags."""
+    spec = args.spec
+    values = {p.name: getattr(args, p.name) for p in spec.parameters}
+    models = {name: args.model for name in spec.models}
+    stage = spec.stage(values, models)
+    return (stage.process(batch) for batch in read())
 
 
 def _texts(path: str) -> Iterable[str]:
@@ -96,21 +84,24 @@ def _train_quality(args: argparse.Namespace) -> str:
             f"documents -> {args.out}")
 
 
-def _pii(args: argparse.Namespace, read: ReadBatches) -> Split:
-    from curation.pii import PiiRedactor
-
-    stage = PiiRedactor(types=args.types)
-    return stage.counts, (stage.process(batch) for batch in read())
-
-
 def _dedup_settings(args: argparse.Namespace):
-    from curation.dedup.engine import DedupSettings
-    from curation.dedup.minhash import MinHashConfig
+    from curation.dedup.engine import dedup_settings
 
-    minhash = MinHashConfig(ngram=args.ngram, num_perm=args.num_perm, bands=args.bands)
-    return DedupSettings(minhash=minhash, threshold=None if getattr(args, "no_verify", False) else getattr(args, "threshold", 0.8),
-                         exact=not getattr(args, "no_exact", False), sketch_size=args.sketch_size,
-                         shards=args.shards, memory_budget_mb=args.memory_budget_mb, backend=args.backend)
+    return dedup_settings(**{p.name: getattr(args, p.name) for p in _dedup_parameters() if hasattr(args, p.name)})
+
+
+def _dedup_parameters():
+    from curation.dedup.engine import dedup_settings
+    from curation.spec import parameters_of
+
+    return parameters_of(dedup_settings, exclude=("fuzzy",), help=DEDUP_HELP)
+
+
+DEDUP_HELP = {"threshold": "Jaccard similarity of duplicates (0-1]", "verify": "verify LSH candidate pairs by Jaccard",
+              "exact": "run the exact-hash pass", "backend": "signatures on the CPU or a GPU (cpu, gpu, auto: cupy; "
+              "falls back to cpu with a warning)", "ngram": "character n-gram length", "num_perm": "signature length",
+              "bands": "LSH bands (divides --num-perm)", "sketch_size": "fingerprints per verification sketch",
+              "shards": "hash-range shards of a new index", "memory_budget_mb": "working set per task"}
 
 
 def _dedup(args: argparse.Namespace, read: ReadBatches) -> Split:
@@ -118,8 +109,6 @@ def _dedup(args: argparse.Namespace, read: ReadBatches) -> Split:
     from curation.dedup.index import DedupIndex, DedupIndexError
     from curation.parallel import dask_client
 
-    if not 0.0 < args.threshold <= 1.0:
-        raise ValueError(f"--threshold must be in (0, 1], not {args.threshold}")
     settings = _dedup_settings(args)
     try:
         index = DedupIndex.open(args.index, settings.layout()) if args.index else None
@@ -128,8 +117,7 @@ def _dedup(args: argparse.Namespace, read: ReadBatches) -> Split:
     name = args.partition or os.path.splitext(os.path.basename(args.input.rstrip("/")))[0]
     with dask_client(args.dask) as client:
         result = deduplicate_partition(read, name, settings, index=index, client=client, progress=_terminal_progress)
-    counts = StageCounts()
-    return counts, result.split(read(), counts)
+    return result.split(read())
 
 
 def _terminal_progress(message: str) -> None:
@@ -181,40 +169,41 @@ def _kept_documents(path: str) -> tuple[str, ReadBatches]:
     return os.path.splitext(os.path.basename(path.rstrip("/")))[0], lambda: iter_document_batches(path)
 
 
-def _add_dedup_options(parser: argparse.ArgumentParser) -> None:
-    from curation.dedup.engine import DEFAULT_MEMORY_BUDGET_MB
-    from curation.dedup.index import DEFAULT_SHARDS
-    from curation.dedup.minhash import MinHashConfig
-    from curation.dedup.sketch import DEFAULT_SKETCH_SIZE
+def _add_parameters(parser: argparse.ArgumentParser, parameters) -> None:
+    """One flag per parameter (--min-syllables for min_syllables), typed, with its default."""
+    for p in parameters:
+        flag = "--" + p.name.replace("_", "-")
+        shown = f"default: {p.json_default()}" if p.default not in (None, (), []) else ""
+        help_text = "; ".join(t for t in (p.help, shown) if t) or None
+        if p.kind is bool:
+            parser.add_argument(flag, dest=p.name, action=argparse.BooleanOptionalAction, default=p.default,
+                                help=help_text)
+        elif p.kind is list:
+            parser.add_argument(flag, dest=p.name, nargs="*", default=p.default, metavar="VALUE", help=help_text)
+        else:
+            parser.add_argument(flag, dest=p.name, type=p.kind, default=p.default, help=help_text)
 
-    defaults = MinHashConfig()
-    parser.add_argument("--backend", choices=["cpu", "gpu", "auto"], default="cpu",
-                        help="signatures on the CPU or a GPU (cupy; falls back to cpu with a warning)")
-    parser.add_argument("--ngram", type=int, default=defaults.ngram, help="character n-gram length")
-    parser.add_argument("--num-perm", type=int, default=defaults.num_perm, help="signature length")
-    parser.add_argument("--bands", type=int, default=defaults.bands, help="LSH bands (divides --num-perm)")
-    parser.add_argument("--sketch-size", type=int, default=DEFAULT_SKETCH_SIZE,
-                        help="fingerprints per verification sketch")
-    parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS, help="hash-range shards of a new index")
-    parser.add_argument("--memory-budget-mb", type=float, default=DEFAULT_MEMORY_BUDGET_MB, help="working set per task")
+
+def _add_dedup_options(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    _add_parameters(parser, [p for p in _dedup_parameters() if p.name not in exclude])
     parser.add_argument("--dask", default="", help="'local' (a LocalCluster) or a scheduler address; default: "
                                                     "in process")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from curation.catalog import DOCUMENT_STAGES
+
     parser = argparse.ArgumentParser(prog="python -m curation", description="Korean curation stages")
     commands = parser.add_subparsers(dest="command", required=True)
-    langid = commands.add_parser("langid", help="keep Korean documents; adds language, language_score")
-    _add_io(langid)
-    langid.add_argument("--threshold", type=float, default=0.5, help="minimum Korean score (0-1)")
-    langid.add_argument("--min-letters", type=int, default=1)
-    langid.set_defaults(run=_langid)
-
-    heuristics = commands.add_parser("heuristics", help="Korean heuristic filters; adds their scores")
-    _add_io(heuristics)
-    heuristics.add_argument("--skip-column", help="column of a quality bucket (e.g. quality_bucket)")
-    heuristics.add_argument("--skip-at-or-above", type=float, help="documents at or above this bucket skip the filters")
-    heuristics.set_defaults(run=_heuristics)
+    for spec in DOCUMENT_STAGES:
+        stage = commands.add_parser(spec.name, aliases=list(spec.cli_aliases), help=spec.cli_help or spec.description,
+                                    description=spec.description)
+        _add_io(stage)
+        if spec.models:
+            stage.add_argument("--model", required=True, help=f"model folder ({', '.join(spec.models)}), as "
+                               "written by the train-* commands")
+        _add_parameters(stage, spec.parameters)
+        stage.set_defaults(run=_run_document_stage, spec=spec)
 
     train_kenlm = commands.add_parser("train-kenlm", help="train SentencePiece + KenLM (lmplz) on reference prose")
     train_kenlm.add_argument("--corpus", required=True, help="JSONL or Parquet with text")
@@ -222,12 +211,6 @@ def build_parser() -> argparse.ArgumentParser:
     train_kenlm.add_argument("--vocab-size", type=int, default=2000)
     train_kenlm.add_argument("--order", type=int, default=4)
     train_kenlm.set_defaults(train=_train_kenlm)
-
-    perplexity = commands.add_parser("perplexity", help="adds perplexity, perplexity_bucket")
-    _add_io(perplexity)
-    perplexity.add_argument("--model", required=True, help="folder written by train-kenlm")
-    perplexity.add_argument("--reject", nargs="*", default=[], choices=["head", "middle", "tail"])
-    perplexity.set_defaults(run=_perplexity)
 
     train_quality = commands.add_parser("train-quality", help="train the fastText quality classifier")
     train_quality.add_argument("--positive", required=True, help="JSONL or Parquet of good documents")
@@ -237,39 +220,21 @@ def build_parser() -> argparse.ArgumentParser:
     train_quality.add_argument("--out", required=True, help="model folder")
     train_quality.set_defaults(train=_train_quality)
 
-    quality = commands.add_parser("quality", help="adds quality_score, quality_bucket")
-    _add_io(quality)
-    quality.add_argument("--model", required=True, help="folder written by train-quality")
-    quality.add_argument("--min-bucket", type=int, default=DEFAULT_MIN_BUCKET, help="reject buckets below (0-19)")
-    quality.set_defaults(run=_quality)
-
     dedup = commands.add_parser("dedup", help="exact + MinHash fuzzy dedup; adds duplicate_of")
     _add_io(dedup)
-    dedup.add_argument("--threshold", type=float, default=0.8, help="Jaccard similarity of duplicates (0-1)")
-    dedup.add_argument("--no-verify", action="store_true", help="keep every LSH candidate pair unverified")
-    dedup.add_argument("--no-exact", action="store_true", help="skip the exact-hash pass")
     dedup.add_argument("--index", help="persistent index (folder or URL): deduplicate IN against it, then add "
                                        "IN's kept documents (created when missing)")
     dedup.add_argument("--partition", help="IN's name in the index (default: IN's file name without extension)")
     _add_dedup_options(dedup)
+    dedup.set_defaults(run=_dedup, summary_name="dedup")
     rebuild = commands.add_parser("rebuild-index", help="build a new index from partitions' kept documents, "
                                                         "in order (e.g. after changing the MinHash configuration)")
     rebuild.add_argument("kept", nargs="+", metavar="KEPT", help="kept documents of each partition, in keep order: "
                          "files, or committed store partitions (.../fuzzy_deduplicated/PARTITION)")
     rebuild.add_argument("--index", required=True, help="new, empty index folder or URL")
     rebuild.add_argument("--names", nargs="+", help="partition names (default: file names without extension)")
-    _add_dedup_options(rebuild)
+    _add_dedup_options(rebuild, exclude=("threshold", "verify", "exact"))
     rebuild.set_defaults(train=_rebuild_index)
-    dedup.set_defaults(run=_dedup)
-
-    from curation.pii import PII_TYPES
-
-    pii = commands.add_parser("pii", help="redact PII with typed placeholders (<RRN>, <PHONE>...); keeps every "
-                              "document, adds pii_redactions (counts by type)")
-    _add_io(pii)
-    pii.add_argument("--types", nargs="+", choices=PII_TYPES, metavar="TYPE",
-                     help=f"types to redact (default all: {' '.join(PII_TYPES)})")
-    pii.set_defaults(run=_pii)
     return parser
 
 
@@ -280,10 +245,11 @@ def run_file_stage(args: argparse.Namespace) -> int:
     kept_out = AtomicTableWriter(args.output)
     rejects_out = AtomicTableWriter(args.rejects or default_rejects_path(args.output))
     try:
-        counts, split = args.run(args, lambda: iter_document_batches(args.input))
-        for kept, rejected in split:
+        totals = BatchStats()
+        for kept, rejected, stats in args.run(args, lambda: iter_document_batches(args.input)):
             kept_out.write(kept)
             rejects_out.write(rejected)
+            totals += stats
         kept_out.close()
         rejects_out.close(empty_schema=REJECT_SCHEMA)
     except (ValueError, OSError) as error:
@@ -291,7 +257,7 @@ def run_file_stage(args: argparse.Namespace) -> int:
         rejects_out.abort()
         print(f"error: {args.input}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(counts.summary(args.command))
+    print(totals.summary(args.spec.name if hasattr(args, "spec") else args.summary_name))
     return 0
 
 

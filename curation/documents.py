@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import pyarrow as pa
 
@@ -24,18 +24,27 @@ DOCUMENT_FIELDS: list[pa.Field] = [
 ]
 DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS)
 
+
+def document_schema(extra: Sequence[pa.Field] = (), without: Sequence[str] = (),
+                    nullable: Sequence[str] = ()) -> pa.Schema:
+    """DOCUMENT_FIELDS (minus `without`, with the `nullable` ones made nullable), then `extra`:
+    every table of documents starts the same way."""
+    fields = [f.with_nullable(True) if f.name in nullable else f for f in DOCUMENT_FIELDS if f.name not in without]
+    return pa.schema([*fields, *extra])
+
+
+_BY_NAME = {f.name: f for f in DOCUMENT_FIELDS}
 REJECT_SCHEMA = pa.schema(
     [
-        pa.field("id", pa.string(), nullable=False),
+        _BY_NAME["id"],
         pa.field("stage", pa.string(), nullable=False),
         pa.field("reason", pa.string(), nullable=False),
         # JSON object with the scores behind the decision, e.g. {"language": "ja", ...}.
         pa.field("details", pa.string(), nullable=True),
-        pa.field("source", pa.string(), nullable=True),
-        pa.field("snapshot", pa.string(), nullable=True),
-        pa.field("url", pa.string(), nullable=True),
-        # Kept so a rejected document can be inspected or re-admitted after a stage is fixed.
-        pa.field("text", pa.string(), nullable=True),
+        # Where it came from, and the text, so a rejected document can be inspected or
+        # re-admitted after a stage is fixed; nullable, since a record may be rejected before
+        # it has any of them.
+        *(_BY_NAME[name].with_nullable(True) for name in ("source", "snapshot", "url", "text")),
     ]
 )
 
@@ -87,10 +96,3 @@ def rejects_table(
         schema=REJECT_SCHEMA,
     )
 
-
-def empty_rejects() -> pa.Table:
-    return REJECT_SCHEMA.empty_table()
-
-
-def rows_to_table(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    return pa.Table.from_pylist(list(rows), schema=schema)

@@ -23,13 +23,12 @@ class HtmlTextExtractor(DocumentStage):
     parses).
     """
 
-    name = "text_extraction"
+    name = "extracted_text"
     required_columns = ("id", "payload")
     dropped_columns = ("payload", "extraction_error")
 
     def __init__(self, extractor: JustextKorean | None = None, min_chars: int = 1,
                  max_replaced_ratio: float = 0.01, max_payload_bytes: int = 5 * 1024 * 1024) -> None:
-        super().__init__()
         self.extractor = extractor or JustextKorean()
         self.min_chars = min_chars
         self.max_replaced_ratio = max_replaced_ratio

@@ -15,6 +15,7 @@ laughter/crying runs are written with bare jamo (ㅋㅋㅋ, ㅠㅠ).
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections import Counter
 from typing import Sequence
@@ -23,11 +24,8 @@ import numpy as np
 import pyarrow as pa
 
 from curation.stage import Decision, DocumentStage, text_column
+from curation.text import BARE_JAMO, DIGIT, HANGUL_SYLLABLE, LETTER
 
-HANGUL_SYLLABLE = re.compile("[\uac00-\ud7a3]")
-JAMO = re.compile("[\u3131-\u318e\u1100-\u11ff]")
-LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
-DIGIT = re.compile(r"\d")
 URL = re.compile(r"(?:https?://|www\.)[A-Za-z0-9._~:/?#@!$&'*+,;=%-]+", re.IGNORECASE)
 SYMBOL = re.compile(r"[#@$%^&*+=<>|~\\/{}\[\]★☆♥♡◆◇■□▶►●○※]")
 BULLET_LINE = re.compile(r"^\s*(?:[-*•·▪◦‣○●■□▶►※]|\d{1,2}[.)])\s+")
@@ -108,7 +106,7 @@ class JamoRunFilter(TextFilter):
         self.max_jamo_ratio = max_jamo_ratio
 
     def score(self, text: str) -> dict[str, float]:
-        jamo = len(JAMO.findall(text))
+        jamo = len(BARE_JAMO.findall(text))
         return {"jamo_ratio": jamo / max(jamo + len(HANGUL_SYLLABLE.findall(text)), 1)}
 
     def reason(self, s: dict[str, float]) -> str | None:
@@ -193,8 +191,8 @@ class EojeolLengthFilter(TextFilter):
 
     name = "eojeol_length"
 
-    def __init__(self, min_mean: float = 2.0, max_mean: float = 8.0) -> None:
-        self.min_mean, self.max_mean = min_mean, max_mean
+    def __init__(self, min_mean_eojeol_length: float = 2.0, max_mean_eojeol_length: float = 8.0) -> None:
+        self.min_mean, self.max_mean = min_mean_eojeol_length, max_mean_eojeol_length
 
     def score(self, text: str) -> dict[str, float]:
         units = [u for u in text.split() if LETTER.search(u)]
@@ -235,31 +233,43 @@ class TerminalEndingFilter(TextFilter):
         return "unterminated_sentences" if s["unterminated_share"] > self.max_unterminated_share else None
 
 
-def default_filters() -> list[TextFilter]:
-    return [LengthFilter(), CharacterRatioFilter(), JamoRunFilter(), RepetitionFilter(),
-            LineStructureFilter(), EojeolLengthFilter(), TerminalEndingFilter()]
+FILTER_CLASSES: tuple[type[TextFilter], ...] = (LengthFilter, CharacterRatioFilter, JamoRunFilter, RepetitionFilter,
+                                                LineStructureFilter, EojeolLengthFilter, TerminalEndingFilter)
+
+
+def default_filters(**thresholds: float) -> list[TextFilter]:
+    """The filters in order, each given the thresholds its constructor names (the rest keep
+    their defaults): one flat set of names, so run config and CLI flags can set any of them."""
+    known = {name for klass in FILTER_CLASSES for name in inspect.signature(klass).parameters}
+    unknown = set(thresholds) - known
+    if unknown:
+        raise ValueError(f"unknown heuristic thresholds {sorted(unknown)}")
+    return [klass(**{k: v for k, v in thresholds.items() if k in inspect.signature(klass).parameters})
+            for klass in FILTER_CLASSES]
+
+
+SKIPPED_COLUMN = "heuristics_skipped"
 
 
 class HeuristicFilter(DocumentStage):
     """Runs the filters in order; the first failing one names the reason.
 
     As in Nemotron-CC, documents already in a high-quality bucket can skip the heuristics:
-    pass `skip_column` (e.g. "quality_bucket") and `skip_at_or_above` (e.g. 18).
+    pass `skip_column` (e.g. "quality_bucket") and `skip_at_or_above` (e.g. 18). Which rows
+    skipped is then a score column (`heuristics_skipped`), so `decide` needs nothing else.
 
     Rules score at most the first `score_prefix_chars` characters (the `chars` column is the
     whole length): a longer document is rejected as too_long by default anyway, and scoring a
     50 MB document whole took 15 s.
     """
 
-    name = "heuristic_filter"
+    name = "heuristic_filtered"
 
     def __init__(self, filters: Sequence[TextFilter] | None = None, skip_column: str | None = None,
                  skip_at_or_above: float | None = None, score_prefix_chars: int = 1_000_000) -> None:
-        super().__init__()
         self.filters = list(filters) if filters is not None else default_filters()
         self.skip_column, self.skip_at_or_above = skip_column, skip_at_or_above
         self.score_prefix_chars = score_prefix_chars
-        self._skip: np.ndarray | None = None
 
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
         texts = text_column(batch)
@@ -271,20 +281,24 @@ class HeuristicFilter(DocumentStage):
                     columns.setdefault(key, []).append(value)
             if "chars" in columns:
                 columns["chars"][-1] = len(text)
-        self._skip = np.zeros(len(texts), dtype=bool)
-        if self.skip_column and self.skip_column in batch.column_names and self.skip_at_or_above is not None:
-            values = batch.column(self.skip_column).to_numpy(zero_copy_only=False)
-            self._skip = np.nan_to_num(values.astype(float), nan=-np.inf) >= self.skip_at_or_above
-        return {key: pa.array(values, pa.float64()) for key, values in columns.items()}
+        scores = {key: pa.array(values, pa.float64()) for key, values in columns.items()}
+        if self.skip_column and self.skip_at_or_above is not None:
+            skip = np.zeros(len(texts), dtype=bool)
+            if self.skip_column in batch.column_names:
+                values = batch.column(self.skip_column).to_numpy(zero_copy_only=False)
+                skip = np.nan_to_num(values.astype(float), nan=-np.inf) >= self.skip_at_or_above
+            scores[SKIPPED_COLUMN] = pa.array(skip, pa.bool_())
+        return scores
 
     def decide(self, scores: dict[str, pa.Array]) -> Decision:
-        values = {key: array.to_pylist() for key, array in scores.items()}
+        skipped = scores[SKIPPED_COLUMN].to_pylist() if SKIPPED_COLUMN in scores else None
+        values = {key: array.to_pylist() for key, array in scores.items() if key != SKIPPED_COLUMN}
         n = len(next(iter(values.values()))) if values else 0
         keep = np.ones(n, dtype=bool)
         reasons: list[str | None] = [None] * n
         details: list[dict | None] = [None] * n
         for i in range(n):
-            if self._skip is not None and self._skip[i]:
+            if skipped is not None and skipped[i]:
                 continue
             row = {key: column[i] for key, column in values.items()}
             for f in self.filters:

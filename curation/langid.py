@@ -21,11 +21,8 @@ import numpy as np
 import pyarrow as pa
 
 from curation.stage import Decision, DocumentStage, text_column
+from curation.text import hangul_ratio, letter_count, one_line
 
-# Hangul Jamo, Compatibility Jamo, Jamo Extended-A, Syllables (+ Jamo Extended-B up to D7FF).
-HANGUL_RE = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff]")
-LETTER_RE = re.compile(r"[^\W\d_]")
-WHITESPACE_RE = re.compile(r"\s+")
 # fastText's predict cost grows with the text; the first few thousand characters decide.
 MAX_CHARS_FOR_FASTTEXT = 4000
 
@@ -40,16 +37,6 @@ def bundled_lid_model_path() -> str:
     if not os.path.exists(path):
         raise RuntimeError(f"lid.176.ftz not found at {path}")
     return path
-
-
-def hangul_ratio(text: str) -> float:
-    """Share of Hangul among letters (0.0 when the text has no letters)."""
-    letters = len(LETTER_RE.findall(text))
-    return len(HANGUL_RE.findall(text)) / letters if letters else 0.0
-
-
-def letter_count(text: str) -> int:
-    return len(LETTER_RE.findall(text))
 
 
 class FastTextLanguageIdentifier:
@@ -71,7 +58,7 @@ class FastTextLanguageIdentifier:
 
     def predict(self, texts: Sequence[str], language: str = "ko") -> tuple[list[str], np.ndarray, np.ndarray]:
         """Top label, its probability, and the probability of `language` for each text."""
-        cleaned = [WHITESPACE_RE.sub(" ", t[:MAX_CHARS_FOR_FASTTEXT]).strip() for t in texts]
+        cleaned = [one_line(t[:MAX_CHARS_FOR_FASTTEXT]) for t in texts]
         labels, probs = self.model.predict(cleaned, k=self.top_k)
         wanted = f"__label__{language}"
         top = [lab[0].removeprefix("__label__") if lab else "unknown" for lab in labels]
@@ -93,7 +80,7 @@ class LanguageFilter(DocumentStage):
     language, and scoring a 50 MB document whole took 11 s.
     """
 
-    name = "language_filter"
+    name = "language_filtered"
 
     def __init__(
         self,
@@ -102,7 +89,6 @@ class LanguageFilter(DocumentStage):
         identifier: FastTextLanguageIdentifier | None = None,
         sample_chars: int = 100_000,
     ) -> None:
-        super().__init__()
         self.sample_chars = sample_chars
         self.threshold = threshold
         self.min_letters = min_letters

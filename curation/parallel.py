@@ -11,17 +11,15 @@ cluster, and imports nothing from Dagster): starting and closing clusters is the
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
-from collections import Counter, deque
-from contextlib import closing, contextmanager
-from functools import cached_property
+from collections import deque
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import pyarrow as pa
 
-from curation.stage import DocumentStage, StageCounts
+from curation.stage import BatchStats, DocumentStage
 
 if TYPE_CHECKING:  # a type only: the in-process path must work without distributed imported
     from distributed import Client
@@ -31,7 +29,10 @@ if TYPE_CHECKING:  # a type only: the in-process path must work without distribu
 BATCHES_PER_THREAD = 2
 
 
-def process_in_process(stage: DocumentStage, batches: Iterable[pa.Table]) -> Iterator[tuple[pa.Table, pa.Table]]:
+Split = tuple[pa.Table, pa.Table, BatchStats]
+
+
+def process_in_process(stage: DocumentStage, batches: Iterable[pa.Table]) -> Iterator[Split]:
     """The plain loop: `stage.process` on each batch, here, one at a time."""
     for batch in batches:
         yield stage.process(batch)
@@ -42,87 +43,30 @@ def default_window(client: "Client") -> int:
     return max(2, BATCHES_PER_THREAD * sum(client.nthreads().values()))
 
 
+def _process(stage: DocumentStage, batch: pa.Table) -> Split:
+    return stage.process(batch)
+
+
 def process_on_dask(stage: DocumentStage, batches: Iterable[pa.Table], client: "Client",
-                    window: int | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
+                    window: int | None = None) -> Iterator[Split]:
     """`stage.process` on Dask workers, results yielded in input order.
 
     The stage is sent once to every worker (scattered with broadcast), so a model it loads
     lazily (fastText, KenLM) loads once per worker process, not once per batch. Each batch is
     scattered to one worker and processed there. At most `window` batches (default: twice the
-    worker threads) have been taken from `batches` and not yet yielded.
-
-    The workers' copies count what they process, not the driver's stage: so `stage.counts` is
-    rebuilt here from the returned tables, and other additive counters of the stage (Counter
-    or int attributes, such as PiiRedactor.redactions_by_type) are merged from what each batch
-    added on its worker. After the run, the driver's stage reads as if it had run in process.
+    worker threads) have been taken from `batches` and not yet yielded. Stages hold no state
+    between batches, and each result carries its own BatchStats, so nothing is copied or
+    merged back: the caller sums the stats as it would in process.
     """
-    with closing(run_tasks(_process_on_worker, ((batch,) for batch in batches), client, shared=(stage,),
-                           window=window)) as results:
-        for kept, rejected, added, rows_in in results:
-            _account(stage, rows_in, kept, rejected, added)
-            yield kept, rejected
+    yield from run_tasks(_process, ((batch,) for batch in batches), client, shared=(stage,), window=window)
 
 
 def process_batches(stage: DocumentStage, batches: Iterable[pa.Table], client: "Client | None" = None,
-                    window: int | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
-    """On Dask when a client is given, else in process; the same pairs in the same order."""
+                    window: int | None = None) -> Iterator[Split]:
+    """On Dask when a client is given, else in process; the same triples in the same order."""
     if client is None:
         return process_in_process(stage, batches)
     return process_on_dask(stage, batches, client, window=window)
-
-
-def _account(stage: DocumentStage, rows_in: int, kept: pa.Table, rejected: pa.Table,
-             added: dict[str, int | Counter]) -> None:
-    """Update the driver's stage with one batch, as `DocumentStage.process` would have."""
-    stage.counts.rows_in += rows_in
-    stage.counts.rows_kept += kept.num_rows
-    if rejected.num_rows:
-        stage.counts.rejects_by_reason.update(rejected.column("reason").to_pylist())
-    for name, value in added.items():
-        setattr(stage, name, getattr(stage, name) + value)
-
-
-def _counter_attributes(stage: DocumentStage) -> dict[str, int | Counter]:
-    """Attributes that look like additive counters: Counters and ints (not bools); thresholds
-    are ints too, but they do not change during a batch, so what they add is zero."""
-    return {name: value for name, value in vars(stage).items()
-            if name != "counts" and (isinstance(value, Counter) or type(value) is int)}
-
-
-def _process_on_worker(stage: DocumentStage, batch: pa.Table) -> tuple[pa.Table, pa.Table, dict[str, int | Counter], int]:
-    """Runs on a worker: process one batch on a shallow copy of the worker's stage.
-
-    The copy shares the stage's sub-objects, so a model loaded lazily by one batch (it lives
-    in e.g. `stage.identifier`) serves the next batches on this worker. Attributes that a batch
-    sets (HeuristicFilter keeps `_skip` between score_batch and decide) land on the copy, so
-    two threads of one worker never see each other's. Counters start at zero on the copy, so
-    what is on it afterwards is what this batch added.
-    """
-    local = copy.copy(stage)
-    local.counts = StageCounts()
-    before = _counter_attributes(stage)
-    for name, value in before.items():
-        if isinstance(value, Counter):
-            setattr(local, name, Counter())
-    kept, rejected = local.process(batch)
-    added: dict[str, int | Counter] = {}
-    rows_in = batch.num_rows
-    for name, value in before.items():
-        now = getattr(local, name)
-        delta = now if isinstance(value, Counter) else now - value
-        if delta:
-            added[name] = delta
-    _keep_cached_properties(stage, local)
-    return kept, rejected, added, rows_in
-
-
-def _keep_cached_properties(stage: DocumentStage, local: DocumentStage) -> None:
-    """A model cached on the stage itself (a cached_property of the stage, not of a sub-object)
-    was loaded into the copy: keep it on the worker's stage for the next batches."""
-    for klass in type(stage).__mro__:
-        for name, attribute in vars(klass).items():
-            if isinstance(attribute, cached_property) and name in vars(local) and name not in vars(stage):
-                vars(stage)[name] = vars(local)[name]
 
 
 def run_tasks(fn, args: Iterable[tuple], client: "Client | None" = None, shared: tuple = (),

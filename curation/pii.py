@@ -531,30 +531,46 @@ def redact(text: str, types: Iterable[str] | None = None) -> tuple[str, Counter]
     return "".join(pieces), Counter(span.type for span in spans)
 
 
+REDACTIONS_PREFIX = "redactions."
+
+
+def redaction_metadata(extra: Counter) -> dict:
+    """A partition's PII counters as metadata: redactions by type, documents with any."""
+    by_type = {k.removeprefix(REDACTIONS_PREFIX): v for k, v in extra.items() if k.startswith(REDACTIONS_PREFIX)}
+    return {"pii_redactions_by_type": dict(sorted(by_type.items())),
+            "documents_with_pii": extra.get("documents_with_pii", 0)}
+
+
 class PiiRedactor(DocumentStage):
     """Replaces the text with its redacted form and adds `pii_redactions`, a JSON object of
     counts by type ({"PHONE": 2, "RRN": 1}; "{}" when none). Keeps every document: a document
     with PII is still training data once the PII is gone. Null texts stay null."""
 
-    name = "pii_redactor"
+    name = "pii_redacted"
 
     def __init__(self, types: Iterable[str] | None = None) -> None:
-        super().__init__()
         self.types = _type_key(types)
         _selected(self.types)  # unknown types fail here, before any batch
-        self.redactions_by_type: Counter = Counter()  # over every batch, for run metadata
-        self.documents_with_pii = 0
 
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
         texts: list[str | None] = []
         counts: list[str] = []
         for text in batch.column("text").cast(pa.string()).to_pylist():
             redacted, found = redact(text, self.types) if text else (text, Counter())
-            self.redactions_by_type.update(found)
-            self.documents_with_pii += bool(found)
             texts.append(redacted)
             counts.append(json.dumps(dict(sorted(found.items()))))
         return {"text": pa.array(texts, pa.string()), "pii_redactions": pa.array(counts, pa.string())}
+
+    def batch_extra(self, scores: dict[str, pa.Array]) -> Counter:
+        """`documents_with_pii`, and `redactions.TYPE` per type: read back from the column, so
+        the counts of a batch travel with its result and nothing accumulates on the stage."""
+        extra: Counter = Counter()
+        for counts in scores["pii_redactions"].to_pylist():
+            if counts != "{}":
+                extra["documents_with_pii"] += 1
+                for kind, n in json.loads(counts).items():
+                    extra[REDACTIONS_PREFIX + kind] += n
+        return extra
 
     def decide(self, scores: dict[str, pa.Array]) -> Decision:
         n = len(scores["pii_redactions"])

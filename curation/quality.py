@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from curation.perplexity import PerplexityModelFiles, PieceLanguageModel, is_held_out, normalize_for_lm, train_kenlm
 from curation.stage import Decision, DocumentStage, text_column
+from curation.text import fold, one_line
 
 NUM_BUCKETS = 20
 BUCKET_RANGES = {"high": (19, 19), "medium-high": (18, 18), "medium": (12, 17), "medium-low": (7, 11), "low": (0, 6)}
@@ -43,7 +44,6 @@ BUCKET_RANGES = {"high": (19, 19), "medium-high": (18, 18), "medium": (12, 17), 
 # data (bench/quality.py) 10 kept 0.982 of clean prose (all the heuristics let through) and
 # 0.037 of user comments; 11 kept only 0.950 of clean prose, 9 kept 0.132 of comments.
 DEFAULT_MIN_BUCKET = 10
-_SPACES = re.compile(r"\s+")
 
 
 def bucket_name(bucket: int) -> str:
@@ -55,7 +55,7 @@ def bucket_name(bucket: int) -> str:
 
 def fasttext_line(text: str) -> str:
     """One line, NFKC, lower case: fastText reads a document per line."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+    return one_line(fold(text))
 
 
 def token_count(text: str) -> int:
@@ -78,9 +78,6 @@ def fit_bucket_thresholds(scores: Sequence[float], weights: Sequence[float], buc
 def assign_buckets(scores: Sequence[float], thresholds: Sequence[float]) -> np.ndarray:
     """Bucket b holds scores above threshold b-1 and up to threshold b (0 lowest)."""
     return np.searchsorted(np.asarray(thresholds), np.asarray(scores, dtype=float), side="left").astype(np.int64)
-
-
-SIGNALS = ("classifier", "moore_lewis")
 
 
 def train_fasttext_classifier(positives: Sequence[str], negatives: Sequence[str], model_path: Path, epoch: int = 25,
@@ -244,10 +241,9 @@ class QualityFilter(DocumentStage):
     `min_bucket` (default 10, chosen on held-out data in bench/quality.py) with reason
     `quality_low`."""
 
-    name = "quality_filter"
+    name = "quality_filtered"
 
     def __init__(self, scorer: QualityScorer, min_bucket: int = DEFAULT_MIN_BUCKET) -> None:
-        super().__init__()
         if not 0 <= min_bucket < NUM_BUCKETS:
             raise ValueError(f"min_bucket must be in 0-{NUM_BUCKETS - 1}")
         self.scorer, self.min_bucket = scorer, min_bucket

@@ -1,8 +1,11 @@
 """The shared base of every document stage: score, decide, split into kept and rejects.
 
 As in NeMo Curator, scoring is apart from deciding (`score_batch` / `decide`), so scores are
-stored as columns before any threshold applies; as in datatrove, every drop carries a reason and
-the base counts documents in, kept and rejected by reason.
+stored as columns before any threshold applies; as in datatrove, every drop carries a reason,
+and what a batch counted comes back with it as one explicit `BatchStats` (datatrove's
+`stat_update`, made a value). A stage holds configuration and lazily loaded models only, never
+state between calls: `decide` sees the scores and nothing else, so batches may be scored and
+decided in any order, on any worker, and their stats summed.
 """
 
 from __future__ import annotations
@@ -10,13 +13,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.documents import details_json, rejects_table, require_columns
+from curation.documents import REJECT_SCHEMA, details_json, rejects_table, require_columns
 
 
 @dataclass
@@ -29,10 +32,33 @@ class Decision:
 
 
 @dataclass
-class StageCounts:
+class BatchStats:
+    """What one batch (or, summed, a partition) counted: rows in and kept, rejects by reason,
+    and `extra` counters of the stage (such as PII redactions by type)."""
+
     rows_in: int = 0
     rows_kept: int = 0
     rejects_by_reason: Counter = field(default_factory=Counter)
+    extra: Counter = field(default_factory=Counter)
+
+    def __iadd__(self, other: "BatchStats") -> "BatchStats":
+        self.rows_in += other.rows_in
+        self.rows_kept += other.rows_kept
+        self.rejects_by_reason.update(other.rejects_by_reason)
+        self.extra.update(other.extra)
+        return self
+
+    def __add__(self, other: "BatchStats") -> "BatchStats":
+        total = BatchStats()
+        total += self
+        total += other
+        return total
+
+    @classmethod
+    def of(cls, rows_in: int, kept: pa.Table, rejected: pa.Table, extra: Counter | None = None) -> "BatchStats":
+        """The stats of one split: `rows_in` documents became `kept` and `rejected`."""
+        reasons = Counter(rejected.column("reason").to_pylist()) if rejected.num_rows else Counter()
+        return cls(rows_in=rows_in, rows_kept=kept.num_rows, rejects_by_reason=reasons, extra=extra or Counter())
 
     @property
     def rows_rejected(self) -> int:
@@ -53,9 +79,6 @@ class DocumentStage(ABC):
     # Columns not carried into kept documents (e.g. raw payload bytes once text is extracted).
     dropped_columns: Sequence[str] = ()
 
-    def __init__(self) -> None:
-        self.counts = StageCounts()
-
     @abstractmethod
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
         """Score columns for every row of the batch (added to kept documents)."""
@@ -64,7 +87,11 @@ class DocumentStage(ABC):
     def decide(self, scores: dict[str, pa.Array]) -> Decision:
         """Keep or reject each row from its scores alone."""
 
-    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+    def batch_extra(self, scores: dict[str, pa.Array]) -> Counter:
+        """Extra counters of one batch, from its scores (none by default)."""
+        return Counter()
+
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table, BatchStats]:
         require_columns(batch.schema, self.name, self.required_columns)
         scores = self.score_batch(batch)
         decision = self.decide(scores)
@@ -83,10 +110,19 @@ class DocumentStage(ABC):
             [decision.reasons[i] or "rejected" for i in rejected_rows],
             [details_json(decision.details[i] or {}) for i in rejected_rows],
         )
-        self.counts.rows_in += batch.num_rows
-        self.counts.rows_kept += kept.num_rows
-        self.counts.rejects_by_reason.update(rejected.column("reason").to_pylist())
-        return kept, rejected
+        return kept, rejected, BatchStats.of(batch.num_rows, kept, rejected, self.batch_extra(scores))
+
+
+def all_kept(batch: pa.Table) -> tuple[pa.Table, pa.Table, BatchStats]:
+    """A batch that passes whole (a source asset's rows): kept, no rejects, its stats."""
+    rejected = REJECT_SCHEMA.empty_table()
+    return batch, rejected, BatchStats.of(batch.num_rows, batch, rejected)
+
+
+def with_stats(pairs: Iterable[tuple[pa.Table, pa.Table]]) -> Iterator[tuple[pa.Table, pa.Table, BatchStats]]:
+    """(kept, rejected) pairs whose input was exactly their rows, with their stats."""
+    for kept, rejected in pairs:
+        yield kept, rejected, BatchStats.of(kept.num_rows + rejected.num_rows, kept, rejected)
 
 
 def text_column(batch: pa.Table) -> list[str]:

@@ -37,7 +37,7 @@ def main() -> None:
     stage = HeuristicFilter()
     with PartitionWriter(args.root, "web/heuristic_filtered", "CC-CRASH", rows_per_shard=120) as writer:
         for batch in batches():
-            kept, rejected = stage.process(batch)
+            kept, rejected, _ = stage.process(batch)
             writer.write_kept(kept)
             writer.write_rejects(rejected)
             time.sleep(args.pause)

@@ -73,7 +73,7 @@ def test_web_partition_materialises_shards_rejects_and_metadata(web_result):
     assert all(len(t) > 50 for t in kept.column("text").to_pylist())
     rejected = read(store, korean, "rejects")
     assert rejected.column("url").to_pylist() == ["https://help.libreoffice.org/7.4/en/sample.html"]
-    assert set(rejected.column("stage").to_pylist()) == {"language_filter"}
+    assert set(rejected.column("stage").to_pylist()) == {"language_filtered"}
 
     metadata = materialization(result, "web", "language_filtered")
     assert metadata["dagster/row_count"].value == korean.rows_kept

@@ -13,6 +13,9 @@ import pytest
 from assets.checks import (MAX_RATE_JUMP, POPULATION_SHARES, KeptObserver, age_band, check_results,
                            check_specs)
 from assets.definitions import defs, web_assets
+from assets.personas import PERSONA_ROWS_SPEC
+from assets.web import WARC_RECORDS_SPEC
+from curation.catalog import EXACT_DEDUPLICATED, LANGUAGE_FILTERED, QUALITY_FILTERED
 from assets.partitions import web_snapshots
 from assets.plots import SAMPLE_SIZE, ScoreHistograms
 from curation.io import Manifest
@@ -57,45 +60,45 @@ def test_every_stage_of_every_chain_has_the_stage_checks():
         names = {check_key.name for check_key in graph.asset_check_keys if check_key.asset_key == key}
         assert {"accounting", "schema"} <= names, key
         assert any(name.endswith("_rate_vs_previous") for name in names), key
-    assert "language_purity" in {c.name for c in check_specs(LANGUAGE)}
-    assert "persona_marginals" in {c.name for c in check_specs(PERSONAS)}
+    assert "language_purity" in {c.name for c in check_specs(LANGUAGE, LANGUAGE_FILTERED)}
+    assert "persona_marginals" in {c.name for c in check_specs(PERSONAS, PERSONA_ROWS_SPEC)}
 
 
 def test_accounting_fails_when_documents_go_missing():
-    good = by_name(check_results(LANGUAGE, manifest(30, 28), manifest(40, 30), None, observed([KOREAN] * 28)))
+    good = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(30, 28), manifest(40, 30), None, observed([KOREAN] * 28)))
     assert good["accounting"].passed
     # The upstream kept 31 documents but this stage only saw 30: one was lost between stages.
-    lost = by_name(check_results(LANGUAGE, manifest(30, 28), manifest(40, 31), None, observed([KOREAN] * 28)))
+    lost = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(30, 28), manifest(40, 31), None, observed([KOREAN] * 28)))
     assert not lost["accounting"].passed and lost["accounting"].metadata["upstream_kept"].value == 31
 
 
 def test_drop_rate_jump_against_the_previous_partition_is_blocking():
-    spec = next(s for s in check_specs(LANGUAGE) if s.name == "drop_rate_vs_previous")
+    spec = next(s for s in check_specs(LANGUAGE, LANGUAGE_FILTERED) if s.name == "drop_rate_vs_previous")
     assert spec.blocking
     previous = manifest(100, 90, partition="CC-MAIN-2026-04")
-    steady = by_name(check_results(LANGUAGE, manifest(100, 85), None, previous, observed([KOREAN])))
+    steady = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(100, 85), None, previous, observed([KOREAN])))
     assert steady["drop_rate_vs_previous"].passed
     # A language model that stops loading rejects nearly everything: the rate jumps by 0.8.
-    broken = by_name(check_results(LANGUAGE, manifest(100, 10), None, previous, observed([KOREAN])))
+    broken = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(100, 10), None, previous, observed([KOREAN])))
     result = broken["drop_rate_vs_previous"]
     assert not result.passed and result.metadata["jump"].value > MAX_RATE_JUMP
     assert result.metadata["previous_partition"].value == "CC-MAIN-2026-04"
-    tiny = by_name(check_results(LANGUAGE, manifest(5, 0), None, manifest(5, 5), observed([KOREAN])))
+    tiny = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(5, 0), None, manifest(5, 5), observed([KOREAN])))
     assert tiny["drop_rate_vs_previous"].passed  # five documents say nothing about a rate
 
 
 def test_language_purity_counts_documents_without_hangul():
     pure = observed([KOREAN] * 98 + ["Seoul 서울 is the capital city of Korea"] * 2)
-    assert by_name(check_results(LANGUAGE, manifest(100, 100), None, None, pure))["language_purity"].passed
+    assert by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(100, 100), None, None, pure))["language_purity"].passed
     leaky = observed([KOREAN] * 97 + ["London is the capital of the United Kingdom."] * 3)
-    result = by_name(check_results(LANGUAGE, manifest(100, 100), None, None, leaky))["language_purity"]
+    result = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(100, 100), None, None, leaky))["language_purity"]
     assert not result.passed and result.metadata["purity"].value == 0.97
 
 
 def test_schema_check_names_missing_columns():
     observer = KeptObserver()
     observer(pa.table({"id": ["a"], "text": [KOREAN]}))
-    result = by_name(check_results(LANGUAGE, manifest(1, 1), None, None, observer))["schema"]
+    result = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(1, 1), None, None, observer))["schema"]
     assert not result.passed and result.metadata["missing_columns"].value == ["source", "snapshot"]
 
 
@@ -105,10 +108,10 @@ def test_schema_of_rows_that_are_not_documents_is_their_own():
     records = KeptObserver()
     records(WARC_RECORD_SCHEMA.empty_table())
     warc = dg.AssetKey(["web", "warc_records"])
-    assert by_name(check_results(warc, manifest(0, 0), None, None, records))["schema"].passed
+    assert by_name(check_results(warc, WARC_RECORDS_SPEC, manifest(0, 0), None, None, records))["schema"].passed
     rows = KeptObserver()
     rows(pa.table({"uuid": ["u"], "sex": ["여자"]}))  # a persona row without its other columns
-    result = by_name(check_results(PERSONAS, manifest(1, 1), None, None, rows))["schema"]
+    result = by_name(check_results(PERSONAS, PERSONA_ROWS_SPEC, manifest(1, 1), None, None, rows))["schema"]
     assert not result.passed and "province" in result.metadata["missing_columns"].value
 
 
@@ -124,10 +127,10 @@ def test_persona_marginals_match_the_population_on_the_shipped_release_and_not_o
     assert set(rows.column("province").to_pylist()) <= set(POPULATION_SHARES["province"])  # same names
     assert {age_band(a) for a in rows.column("age").to_pylist()} <= set(POPULATION_SHARES["age_band"])
     persona_manifest = manifest(rows.num_rows, rows.num_rows)
-    fair = by_name(check_results(PERSONAS, persona_manifest, None, None, persona_observer(rows)))
+    fair = by_name(check_results(PERSONAS, PERSONA_ROWS_SPEC, persona_manifest, None, None, persona_observer(rows)))
     assert fair["persona_marginals"].passed, fair["persona_marginals"].metadata
     skewed = pa.table({"sex": ["남자"] * 1000, "age": [25] * 1000, "province": ["서울"] * 1000})
-    result = by_name(check_results(PERSONAS, manifest(1000, 1000), None, None, persona_observer(skewed)))
+    result = by_name(check_results(PERSONAS, PERSONA_ROWS_SPEC, manifest(1000, 1000), None, None, persona_observer(skewed)))
     result = result["persona_marginals"]
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
     assert result.metadata["sex_tvd"].value == pytest.approx(0.502, abs=1e-3)
@@ -173,7 +176,7 @@ def test_a_failing_blocking_check_stops_the_stages_after_it(web_run):
 
 
 def test_histograms_show_kept_against_rejected_with_bounded_samples():
-    histograms = ScoreHistograms("quality_filtered")
+    histograms = ScoreHistograms(QUALITY_FILTERED.scores)
     histograms.kept(pa.table({"quality_bucket": list(range(10, 20)) * 3_000}))
     details = [json.dumps({"quality_bucket": b, "quality_score": 0.1}) for b in range(10)]
     histograms.rejected(pa.table({"details": details + [None, "not json"]}))
@@ -183,4 +186,4 @@ def test_histograms_show_kept_against_rejected_with_bounded_samples():
     assert sorted(series["quality_bucket"]["rejected"]) == list(range(10))
     assert series["quality_score"]["rejected"] == [0.1] * 10 and not series["quality_score"]["kept"]
     assert histograms.png().startswith(b"\x89PNG")
-    assert ScoreHistograms("exact_deduplicated").markdown() is None  # no score, no picture
+    assert ScoreHistograms(EXACT_DEDUPLICATED.scores).markdown() is None  # no score, no picture

@@ -19,13 +19,13 @@ def test_langid_jsonl_to_parquet_with_rejects(tmp_path):
     out = tmp_path / "out.parquet"
     result = run_cli("langid", str(source), str(out))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "langid: 4 in, 2 kept, 2 rejected (no_letters=1, not_korean=1)"
+    assert result.stdout.strip() == "language_filtered: 4 in, 2 kept, 2 rejected (no_letters=1, not_korean=1)"
     kept = pq.read_table(out)
     assert kept.column("id").to_pylist() == ["d0", "d3"]
     assert {"language", "language_score"} <= set(kept.column_names)
     rejects = pq.read_table(tmp_path / "out.rejects.parquet")
     assert sorted(rejects.column("id").to_pylist()) == ["d1", "d2"]
-    assert set(rejects.column("stage").to_pylist()) == {"language_filter"}
+    assert set(rejects.column("stage").to_pylist()) == {"language_filtered"}
 
 
 def test_langid_parquet_to_jsonl(tmp_path):
@@ -77,7 +77,7 @@ def test_dedup_bad_input_and_arguments_exit_2(tmp_path):
     ok = tmp_path / "ok.jsonl"
     ok.write_text('{"id": "x", "text": "한국어 문서"}\n')
     result = run_cli("dedup", str(ok), str(tmp_path / "out.parquet"), "--threshold", "1.5")
-    assert result.returncode == 2 and "--threshold" in result.stderr
+    assert result.returncode == 2 and "threshold must be in (0, 1]" in result.stderr
     assert run_cli("dedup", str(ok), str(tmp_path / "o.parquet"), "--backend", "tpu").returncode == 2
     no_id = tmp_path / "no_id.jsonl"
     no_id.write_text('{"id": null, "text": "한국어 문서"}\n{"id": "y", "text": "다른 문서"}\n')
@@ -108,7 +108,7 @@ def test_heuristics_rejects_chat_noise_and_keeps_prose(tmp_path):
                               for i, t in [("p", prose), ("c", chat), ("s", "굿")]))
     result = run_cli("heuristics", str(source), str(tmp_path / "out.jsonl"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "heuristics: 3 in, 1 kept, 2 rejected (jamo_ratio=1, too_short=1)"
+    assert result.stdout.strip() == "heuristic_filtered: 3 in, 1 kept, 2 rejected (jamo_ratio=1, too_short=1)"
     kept = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [k["id"] for k in kept] == ["p"] and "jamo_ratio" in kept[0]
 
@@ -136,12 +136,12 @@ def test_train_and_score_quality_and_perplexity_from_the_command_line(tmp_path, 
                                ensure_ascii=False) + "\n" +
                     json.dumps({"id": "n", "text": "무료 쿠폰 대박 이벤트 클릭 지금 바로 당첨 ㅋㅋㅋ"}, ensure_ascii=False) + "\n")
     result = run_cli("perplexity", str(docs), str(tmp_path / "ppl.jsonl"), "--model", str(tmp_path / "lm"))
-    assert result.returncode == 0 and result.stdout.strip() == "perplexity: 2 in, 2 kept, 0 rejected"
+    assert result.returncode == 0 and result.stdout.strip() == "perplexity_filtered: 2 in, 2 kept, 0 rejected"
     scored = [json.loads(line) for line in (tmp_path / "ppl.jsonl").read_text().splitlines()]
     assert scored[0]["perplexity"] < scored[1]["perplexity"]
     result = run_cli("quality", str(tmp_path / "ppl.jsonl"), str(tmp_path / "q.jsonl"), "--model", str(tmp_path / "q"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "quality: 2 in, 1 kept, 1 rejected (quality_low=1)"
+    assert result.stdout.strip() == "quality_filtered: 2 in, 1 kept, 1 rejected (quality_low=1)"
     assert [json.loads(line)["id"] for line in (tmp_path / "q.jsonl").read_text().splitlines()] == ["p"]
     missing = run_cli("train-kenlm", "--corpus", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "x"))
     assert missing.returncode == 2 and "error: train-kenlm" in missing.stderr

@@ -11,12 +11,18 @@ import pyarrow as pa
 import pytest
 from distributed import Client, LocalCluster
 
-from assets.stage_runner import stage_key, write_split
+from contextlib import contextmanager
+from dataclasses import replace
+
+from assets.stage_runner import partition_asset, stage_key, write_partition
+from assets.stages import stage_assets
+from curation.catalog import HEURISTIC_FILTERED, LANGUAGE_FILTERED
 from curation.heuristics import HeuristicFilter
 from curation.langid import LanguageFilter
-from curation.parallel import _process_on_worker, process_batches, process_in_process, process_on_dask
+from curation.parallel import _process, process_batches, process_in_process, process_on_dask
 from curation.pii import PiiRedactor
-from curation.stage import Decision, DocumentStage
+from curation.spec import StageSpec
+from curation.stage import BatchStats, Decision, DocumentStage
 from resources.corpus_store import CorpusStore
 from resources.dask import DaskResource, address_from_env, mode_from_env
 
@@ -66,10 +72,9 @@ def batches() -> list[pa.Table]:
 
 
 def run_both(make_stage, batches, client, **kwargs):
-    here, there = make_stage(), make_stage()
-    local = list(process_in_process(here, iter(batches)))
-    remote = list(process_on_dask(there, iter(batches), client, **kwargs))
-    return here, there, local, remote
+    local = list(process_in_process(make_stage(), iter(batches)))
+    remote = list(process_on_dask(make_stage(), iter(batches), client, **kwargs))
+    return local, remote
 
 
 def wait_until_released(cluster, timeout: float = 5.0) -> None:
@@ -83,18 +88,18 @@ def wait_until_released(cluster, timeout: float = 5.0) -> None:
 @pytest.mark.parametrize("make_stage", [HeuristicFilter, LanguageFilter, PiiRedactor],
                          ids=["heuristic", "language", "pii"])
 def test_dask_gives_the_same_tables_and_counts_as_in_process(make_stage, batches, client, cluster):
-    here, there, local, remote = run_both(make_stage, batches, client)
+    local, remote = run_both(make_stage, batches, client)
     assert len(remote) == len(local) == BATCHES
-    for (kept_a, rejected_a), (kept_b, rejected_b) in zip(local, remote):
+    for (kept_a, rejected_a, stats_a), (kept_b, rejected_b, stats_b) in zip(local, remote):
         assert kept_a.equals(kept_b, check_metadata=True)
         assert rejected_a.equals(rejected_b, check_metadata=True)
-    assert there.counts == here.counts
-    assert here.counts.rows_in == BATCHES * ROWS_PER_BATCH
+        assert stats_a == stats_b
+    here, there = sum((s for _, _, s in local), BatchStats()), sum((s for _, _, s in remote), BatchStats())
+    assert there == here and here.rows_in == BATCHES * ROWS_PER_BATCH
     if make_stage is not PiiRedactor:
-        assert len(here.counts.rejects_by_reason) >= 2  # the data exercises several reasons
-    else:  # the stage's own counters, added on the workers, are merged into the driver's stage
-        assert there.redactions_by_type == here.redactions_by_type and here.redactions_by_type["PHONE"] > 0
-        assert there.documents_with_pii == here.documents_with_pii > 0
+        assert len(here.rejects_by_reason) >= 2  # the data exercises several reasons
+    else:  # the stage's own counters travel with each batch's result
+        assert here.extra["redactions.PHONE"] > 0 and here.extra["documents_with_pii"] > 0
     wait_until_released(cluster)
 
 
@@ -102,7 +107,7 @@ def test_language_model_loads_once_per_worker_not_per_batch(batches, client):
     # process_on_dask runs batches like this, on a stage scattered to every worker; the model
     # that the first batch loads must stay on the worker's stage for the next batches.
     [stage] = client.scatter([LanguageFilter()], broadcast=True, hash=False)
-    client.gather([client.submit(_process_on_worker, stage, batch, pure=False) for batch in batches[:8]])
+    client.gather([client.submit(_process, stage, batch, pure=False) for batch in batches[:8]])
     loaded = client.run(lambda dask_worker: [
         "model" in vars(value.identifier) for value in dask_worker.data.values() if isinstance(value, LanguageFilter)])
     assert sorted(loaded.values()) == [[True], [True]]
@@ -159,15 +164,15 @@ class FailsOnBatch(DocumentStage):
     def decide(self, scores: dict[str, pa.Array]) -> Decision:
         raise NotImplementedError  # never reached: process is overridden below
 
-    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table, BatchStats]:
         self.score_batch(batch)
-        return batch, batch.slice(0, 0)
+        return batch, batch.slice(0, 0), BatchStats(rows_in=batch.num_rows, rows_kept=batch.num_rows)
 
 
 def test_a_failing_batch_raises_on_the_driver_and_frees_the_cluster(batches, client, cluster):
     seen = []
     with pytest.raises(ValueError, match="bad batch d0090"):
-        for kept, _ in process_on_dask(FailsOnBatch(), iter(batches), client, window=4):
+        for kept, _, _ in process_on_dask(FailsOnBatch(), iter(batches), client, window=4):
             seen.append(kept.num_rows)
     assert len(seen) == 3  # the batches before the failing one were yielded, in order
     wait_until_released(cluster)
@@ -232,54 +237,51 @@ def test_gpu_without_dask_cuda_is_a_clear_error():
             pass
 
 
-# One run of two assets through Dagster: language then heuristics, both with process_batches.
+# One run of two assets through Dagster, built by the real stage factory from the catalog's
+# specs: language then heuristics, each on the run's Dask cluster when the resource has one.
 PARTITIONS = dg.StaticPartitionsDefinition(["p"])
 CLUSTERS_SEEN: list = []
+GENERATED = StageSpec(name="generated", kind="source", description="generated documents")
 
 
-def _stage_asset(name: str, make_stage, read, deps: list[str] = ()):
-    @dg.asset(name=name, partitions_def=PARTITIONS, deps=list(deps))
-    def stage_asset(context: dg.AssetExecutionContext, corpus_store: CorpusStore, dask: DaskResource):
-        rows = [0]
+@partition_asset(dg.AssetKey(["t", "generated"]), PARTITIONS, GENERATED)
+def generated(context: dg.AssetExecutionContext, corpus_store: CorpusStore) -> dg.MaterializeResult:
+    documents = (batch.append_column("source", pa.array(["t"] * batch.num_rows))
+                 .append_column("snapshot", pa.array(["p"] * batch.num_rows)) for batch in make_batches())
+    return write_partition(context, GENERATED, corpus_store, documents)
 
-        def counted():
-            for batch in read(context, corpus_store):
-                rows[0] += batch.num_rows
-                yield batch
 
-        with dask.client() as client:
+class SeenDask(DaskResource):
+    """The DaskResource, noting which cluster each asset's client belongs to."""
+
+    @contextmanager
+    def client(self):
+        with super().client() as client:
             CLUSTERS_SEEN.append(None if client is None else client.cluster)
-            return write_split(context, corpus_store, process_batches(make_stage(), counted(), client),
-                               lambda: rows[0])
-
-    return stage_asset
-
-
-def _read_upstream(context, store: CorpusStore):
-    return store.iter_batches(store.manifest("language", context.partition_key), batch_rows=ROWS_PER_BATCH)
-
-
-language_asset = _stage_asset("language", LanguageFilter, lambda context, store: iter(make_batches()))
-heuristic_asset = _stage_asset("heuristic", HeuristicFilter, _read_upstream, deps=["language"])
+            yield client
 
 
 def test_assets_through_dagster_write_the_same_bytes_on_dask(tmp_path):
+    first = replace(LANGUAGE_FILTERED, fed_by=None)  # the first stage of this test's chain: fed by `generated`
+    language, heuristics = stage_assets("t", (first, HEURISTIC_FILTERED), PARTITIONS, generated.key)
     manifests = {}
     for mode in ("off", "local"):
         CLUSTERS_SEEN.clear()
         store = CorpusStore(root=str(tmp_path / mode))
-        result = dg.materialize([language_asset, heuristic_asset], partition_key="p",
-                                resources={"corpus_store": store, "dask": DaskResource(mode=mode, n_workers=2)})
+        result = dg.materialize([generated, language, heuristics], partition_key="p",
+                                resources={"corpus_store": store, "dask": SeenDask(mode=mode, n_workers=2)})
         assert result.success
-        manifests[mode] = [store.manifest(stage_key(dg.AssetKey([name])), "p") for name in ("language", "heuristic")]
-        if mode == "local":  # one cluster for both assets of the run, closed when the run ends
+        manifests[mode] = [store.manifest(stage_key(asset.key), "p") for asset in (language, heuristics)]
+        if mode == "local":  # one cluster for both stage assets of the run, closed when the run ends
             assert len(CLUSTERS_SEEN) == 2 and CLUSTERS_SEEN[0] is CLUSTERS_SEEN[1] is not None
             assert CLUSTERS_SEEN[0].status.name == "closed"
         else:
             assert CLUSTERS_SEEN == [None, None]
+    language_off, heuristics_off = manifests["off"]
+    assert language_off.rows_in == BATCHES * ROWS_PER_BATCH
+    assert heuristics_off.rows_in == language_off.rows_kept > 0  # fed document for document
     for off, local in zip(manifests["off"], manifests["local"]):
-        assert off.rows_in == BATCHES * ROWS_PER_BATCH or off.stage == "heuristic"
         # Shard folders are named after a digest of the shards' bytes: same name, same bytes.
         assert (off.kept_shards, off.reject_shards) == (local.kept_shards, local.reject_shards)
         assert off.rejects_by_reason == local.rejects_by_reason
-    assert Counter(manifests["off"][1].rejects_by_reason).total() > 0
+    assert Counter(heuristics_off.rejects_by_reason).total() > 0

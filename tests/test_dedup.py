@@ -178,7 +178,7 @@ def dedup(docs, index=None, name="p", settings=DedupSettings(shards=4)):
     table = pa.table({"id": list(docs), "text": list(docs.values())})
     read = lambda: [table.slice(0, 3), table.slice(3)]  # noqa: E731
     result = deduplicate_partition(read, name, settings, index=index)
-    kept, rejected = zip(*result.split(read()))
+    kept, rejected, _ = zip(*result.split(read()))
     return result, pa.concat_tables(kept), pa.concat_tables(rejected)
 
 

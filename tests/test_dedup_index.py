@@ -32,7 +32,7 @@ def decisions(result) -> dict[int, tuple[str, str]]:
 
 
 def split_tables(result, table):
-    kept, rejected = zip(*result.split(reader(table)()))
+    kept, rejected, _ = zip(*result.split(reader(table)()))
     return pa.concat_tables(kept), pa.concat_tables(rejected)
 
 

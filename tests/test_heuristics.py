@@ -85,22 +85,23 @@ def test_eojeol_length_catches_lost_spacing_and_word_lists():
 def test_stage_rejects_with_first_reason_and_all_scores():
     stage = HeuristicFilter()
     batch = pa.table({"id": ["prose", "chat"], "text": [PROSE, "ㅋㅋㅋㅋㅋㅋㅋ 대박 ㅠㅠㅠㅠㅠ 완전 웃겨 ㅎㅎㅎㅎ 진짜 재밌다 최고 오늘 영화 보고 왔는데 배우들 연기가 미쳤음"]})
-    kept, rejected = stage.process(batch)
+    kept, rejected, stats = stage.process(batch)
     assert kept.column("id").to_pylist() == ["prose"]
     assert {"syllables", "jamo_ratio", "mean_eojeol_length"} <= set(kept.column_names)  # scores kept as columns
     row = rejected.to_pylist()[0]
-    assert row["reason"] == "jamo_ratio" and row["stage"] == "heuristic_filter"
+    assert row["reason"] == "jamo_ratio" and row["stage"] == "heuristic_filtered"
     details = json.loads(row["details"])
     assert details["filter"] == "jamo" and details["jamo_ratio"] > 0.05
-    assert stage.counts.rejects_by_reason == {"jamo_ratio": 1}
+    assert stats.rejects_by_reason == {"jamo_ratio": 1} and stats.rows_in == 2 and stats.rows_kept == 1
 
 
 def test_high_quality_bucket_skips_heuristics():
     stage = HeuristicFilter(skip_column="quality_bucket", skip_at_or_above=18)
     batch = pa.table({"id": ["a", "b"], "text": ["짧은 글", "짧은 글"], "quality_bucket": [19, 5]})
-    kept, rejected = stage.process(batch)
+    kept, rejected, _ = stage.process(batch)
     assert kept.column("id").to_pylist() == ["a"]
     assert rejected.column("reason").to_pylist() == ["too_short"]
+    assert kept.column("heuristics_skipped").to_pylist() == [True]  # the skip is a score column
 
 
 def test_terminal_ending_catches_word_salad_but_not_headings_or_prose():

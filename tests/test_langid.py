@@ -4,7 +4,8 @@ import random
 import pyarrow as pa
 import pytest
 
-from curation.langid import LanguageFilter, bundled_lid_model_path, hangul_ratio
+from curation.langid import LanguageFilter, bundled_lid_model_path
+from curation.text import hangul_ratio
 
 KOREAN = "서울특별시는 대한민국의 수도이며 한강을 끼고 발전해 온 도시이다. 인구는 약 천만 명이다."
 JAPANESE = "東京は日本の首都であり、政治や経済の中心地として発展してきました。人口は約千四百万人です。"
@@ -21,7 +22,8 @@ def language_filter():
 
 def run(stage, texts):
     table = pa.table({"id": [f"d{i}" for i in range(len(texts))], "text": texts})
-    return stage.process(table)
+    kept, rejected, _ = stage.process(table)
+    return kept, rejected
 
 
 def test_model_is_the_bundled_lid176_file():
@@ -100,6 +102,6 @@ def test_hangul_ratio():
 def test_counts_account_for_every_document():
     stage = LanguageFilter()
     texts = [KOREAN, JAPANESE, "", ENGLISH, CODE_SWITCHED]
-    kept, rejected = run(stage, texts)
-    assert stage.counts.rows_in == 5 == kept.num_rows + rejected.num_rows
-    assert stage.counts.rejects_by_reason == {"not_korean": 2, "no_letters": 1}
+    kept, rejected, stats = stage.process(pa.table({"id": [f"d{i}" for i in range(len(texts))], "text": texts}))
+    assert stats.rows_in == 5 == kept.num_rows + rejected.num_rows == stats.rows_kept + stats.rows_rejected
+    assert stats.rejects_by_reason == {"not_korean": 2, "no_letters": 1}

@@ -52,13 +52,15 @@ def test_word_salad_and_chat_are_less_fluent_than_unseen_prose(model_dir, refere
 
 
 def test_filter_rejects_tail_with_reason(model_dir):
-    stage = PerplexityFilter(PerplexityScorer(model_dir))
+    stage = PerplexityFilter(PerplexityScorer(model_dir), reject=("tail",))
     batch = pa.table({"id": ["prose", "noise"],
                       "text": ["정부는 내년부터 청년 고용을 늘리기 위한 새로운 정책을 시행한다고 밝혔다.",
                                "ㅋㅋㅋ 개웃김 진짜 ㅋㅋ 노잼 ㅠㅠ 레알 존잼 인정?"]})
-    kept, rejected = stage.process(batch)
-    assert "noise" in rejected.column("id").to_pylist()
+    kept, rejected, _ = stage.process(batch)
+    assert rejected.column("id").to_pylist() == ["noise"]
     assert set(rejected.column("reason").to_pylist()) == {"perplexity_tail"}
-    assert {"perplexity", "perplexity_bucket"} <= set(kept.column_names) or kept.num_rows == 0
+    assert kept.column("id").to_pylist() == ["prose"]  # news prose is head or middle, never the tail
+    assert {"perplexity", "perplexity_bucket"} <= set(kept.column_names)
+    assert PerplexityFilter(PerplexityScorer(model_dir)).process(batch)[1].num_rows == 0  # annotates by default
     with pytest.raises(ValueError, match="unknown perplexity buckets"):
         PerplexityFilter(PerplexityScorer(model_dir), reject=("bad",))

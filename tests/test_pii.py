@@ -139,14 +139,15 @@ def test_types_select_what_is_redacted():
 
 def test_stage_keeps_every_row_and_counts_by_type():
     texts = [f"연락처 010-1234-5678, 010.2345.6789 / 주민번호 {RRN}", "PII 없는 평범한 문장입니다.", None]
-    kept, rejected = PiiRedactor().process(pa.table({"id": ["a", "b", "c"], "text": texts}))
+    kept, rejected, stats = PiiRedactor().process(pa.table({"id": ["a", "b", "c"], "text": texts}))
     assert kept.num_rows == 3 and rejected.num_rows == 0
     assert kept.column("text").to_pylist() == ["연락처 <PHONE>, <PHONE> / 주민번호 <RRN>", texts[1], None]
     assert [json.loads(c) for c in kept.column("pii_redactions").to_pylist()] == [{"PHONE": 2, "RRN": 1}, {}, {}]
+    assert stats.extra == {"documents_with_pii": 1, "redactions.PHONE": 2, "redactions.RRN": 1}
     only_phone = PiiRedactor(types=["PHONE"])
-    kept, _ = only_phone.process(pa.table({"id": ["a"], "text": texts[:1]}))
+    kept, _, stats = only_phone.process(pa.table({"id": ["a"], "text": texts[:1]}))
     assert RRN in kept.column("text")[0].as_py()
-    assert only_phone.counts.summary("pii") == "pii: 1 in, 1 kept, 0 rejected"
+    assert stats.summary("pii_redacted") == "pii_redacted: 1 in, 1 kept, 0 rejected"
 
 
 def test_all_types_are_known():
@@ -166,7 +167,7 @@ def test_cli_round_trip_and_bad_input(tmp_path):
     out = tmp_path / "out.parquet"
     result = run_cli("pii", str(source), str(out))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "pii: 3 in, 3 kept, 0 rejected"
+    assert result.stdout.strip() == "pii_redacted: 3 in, 3 kept, 0 rejected"
     kept = pq.read_table(out)
     assert kept.column("text").to_pylist() == ["연락처:<PHONE>로 주세요. 주민번호 <RRN>", "카드 <CARD>, 메일 <EMAIL>",
                                                rows[2]["text"]]

@@ -100,7 +100,7 @@ def test_ensemble_takes_the_maximum_bucket_of_the_two_signals(trained):
     batch = pa.table({"id": ["prose", "noise"], "text": [unseen[0], unseen_noise[0]]})
 
     def kept_ids(thresholds):
-        kept, rejected = QualityFilter(QualityScorer(out, thresholds=thresholds)).process(batch)
+        kept, rejected, _ = QualityFilter(QualityScorer(out, thresholds=thresholds)).process(batch)
         return kept, rejected
 
     kept, rejected = kept_ids(real)
@@ -122,5 +122,5 @@ def test_without_a_language_model_the_classifier_is_the_only_signal(trained, tmp
     _, _, unseen, unseen_noise = trained
     card = train_quality_model(unseen, unseen_noise, tmp_path)
     assert set(card["signals"]) == {"classifier"}
-    kept, _ = QualityFilter(QualityScorer(tmp_path)).process(pa.table({"id": ["a"], "text": [unseen[0]]}))
+    kept, _, _ = QualityFilter(QualityScorer(tmp_path)).process(pa.table({"id": ["a"], "text": [unseen[0]]}))
     assert "moore_lewis_bucket" not in kept.column_names

@@ -103,7 +103,7 @@ def write_quality_partition(store: str) -> None:
                      "source": ["web"] * 3, "snapshot": [SNAPSHOT] * 3, "url": ["u1", "u2", "u3"],
                      "quality_bucket": [19, 14, 5]})
     low = rejects_table(pa.table({"id": ["low"], "text": [PROSE * 2], "source": ["web"], "snapshot": [SNAPSHOT],
-                                  "url": ["u4"]}), "quality_filter", ["quality_low"],
+                                  "url": ["u4"]}), "quality_filtered", ["quality_low"],
                         [json.dumps({"quality_bucket": 4})])
     writer = PartitionWriter(store, "web/quality_filtered", SNAPSHOT)
     writer.write_kept(kept)

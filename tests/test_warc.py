@@ -59,7 +59,7 @@ def test_extraction_accounts_for_every_record(tmp_path):
     ])
     rows, _ = _rows(path)
     stage = HtmlTextExtractor()
-    kept, rejected = stage.process(pa.Table.from_pylist(rows, schema=WARC_RECORD_SCHEMA))
+    kept, rejected, _ = stage.process(pa.Table.from_pylist(rows, schema=WARC_RECORD_SCHEMA))
     assert kept.column("url").to_pylist() == ["https://example.kr/ok"]
     assert "payload" not in kept.column_names
     assert kept.column("charset").to_pylist() == ["cp949"]
@@ -67,5 +67,5 @@ def test_extraction_accounts_for_every_record(tmp_path):
     reasons = dict(zip(rejected.column("url").to_pylist(), rejected.column("reason").to_pylist()))
     assert reasons == {"https://example.kr/gone": "http_status", "https://example.kr/img.png": "not_html",
                        "https://example.kr/empty": "no_main_text"}
-    assert set(rejected.column("stage").to_pylist()) == {"text_extraction"}
+    assert set(rejected.column("stage").to_pylist()) == {"extracted_text"}
     assert kept.num_rows + rejected.num_rows == len(rows)

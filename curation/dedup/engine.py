@@ -48,15 +48,15 @@ from curation.dedup.sketch import DEFAULT_SKETCH_SIZE, bottom_k, pair_jaccard, s
 from curation.documents import details_json, rejects_table, require_columns
 from curation.io import filesystem
 from curation.parallel import run_tasks
-from curation.stage import StageCounts, text_column
+from curation.stage import BatchStats, text_column
 
 log = logging.getLogger(__name__)
 
 FINE_BITS = 12  # map files bound their entries at 4096 hash ranges; passes group them
 FINE = 1 << FINE_BITS
 ROW_RANGES = 1024  # candidate files bound their pairs at 1024 row ranges
-EXACT_STAGE = "exact_dedup"
-FUZZY_STAGE = "fuzzy_dedup"
+EXACT_STAGE = "exact_deduplicated"
+FUZZY_STAGE = "fuzzy_deduplicated"
 DEDUP_STAGE = "dedup"
 DEFAULT_MEMORY_BUDGET_MB = 512
 
@@ -78,6 +78,22 @@ class DedupSettings:
 
     def layout(self) -> IndexLayout:
         return IndexLayout(self.minhash, self.shards, self.sketch_size)
+
+
+def dedup_settings(exact: bool = True, fuzzy: bool = True, threshold: float = 0.8, verify: bool = True,
+                   ngram: int = MinHashConfig.ngram, num_perm: int = MinHashConfig.num_perm,
+                   bands: int = MinHashConfig.bands, strip_spaces: bool = MinHashConfig.strip_spaces,
+                   sketch_size: int = DEFAULT_SKETCH_SIZE, shards: int = DEFAULT_SHARDS,
+                   memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, backend: str = "cpu") -> DedupSettings:
+    """DedupSettings from flat options (run config, CLI flags). `verify=False` keeps LSH
+    candidate pairs unverified; `shards` applies to a new index (an existing one keeps its
+    own); `memory_budget_mb` is per task; `backend` cpu | gpu | auto (gpu falls back to cpu
+    with a warning)."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], not {threshold}")
+    minhash = MinHashConfig(ngram=ngram, num_perm=num_perm, bands=bands, strip_spaces=strip_spaces)
+    return DedupSettings(minhash=minhash, threshold=threshold if verify else None, exact=exact, fuzzy=fuzzy,
+                         sketch_size=sketch_size, shards=shards, memory_budget_mb=memory_budget_mb, backend=backend)
 
 
 @dataclass(frozen=True)
@@ -147,11 +163,10 @@ class DedupResult:
     def duplicates(self) -> dict[int, tuple[str, str]]:
         return {int(r): (t, why) for r, t, why in zip(self.dup_rows.tolist(), self.targets, self.reasons)}
 
-    def split(self, batches: Iterable[pa.Table], counts: StageCounts | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
+    def split(self, batches: Iterable[pa.Table]) -> Iterator[tuple[pa.Table, pa.Table, BatchStats]]:
         """Stream the partition again (the same batches as the first read): kept documents get a
         null `duplicate_of`, duplicates go to the rejects with their reason and details
         {duplicate_of, similarity}. Rows are matched by position and checked by id digest."""
-        counts = counts if counts is not None else StageCounts()
         offset = 0
         boundaries = iter(self._map_files)
         current = next(boundaries, None)
@@ -187,11 +202,8 @@ class DedupResult:
                 details.append(details_json(entry))
                 reasons.append(self.reasons[j])
             rejected = rejects_table(batch.take(pa.array(local, pa.int64())), self.stage, reasons, details)
-            counts.rows_in += n
-            counts.rows_kept += kept.num_rows
-            counts.rejects_by_reason.update(reasons)
             offset += n
-            yield kept, rejected
+            yield kept, rejected, BatchStats.of(n, kept, rejected)
         if offset != self.rows:
             raise RuntimeError(f"{self.stage}: the partition changed between passes ({offset} of {self.rows} rows)")
 

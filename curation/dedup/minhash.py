@@ -22,6 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from curation.text import fold
+
 EMPTY = np.uint32(0xFFFFFFFF)  # marks an empty bin before densification
 _GOLDEN = 0x9E3779B97F4A7C15
 
@@ -65,7 +67,7 @@ class MinHashConfig:
 def normalized_words(text: str) -> list[str]:
     """NFKC, lower case, split at whitespace (str.split and the regex \\s agree on what
     whitespace is; split is several times faster)."""
-    return unicodedata.normalize("NFKC", text).lower().split()
+    return fold(text).split()
 
 
 def normalize_for_shingles(text: str, strip_spaces: bool = True, words: list[str] | None = None) -> str:

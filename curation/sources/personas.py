@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.documents import document_id
+from curation.documents import document_id, document_schema
 
 PERSONA_COLUMNS: list[str] = [
     "uuid", "professional_persona", "sports_persona", "arts_persona", "travel_persona",
@@ -38,18 +38,9 @@ PERSONA_ROW_SCHEMA = pa.schema(
     [pa.field(name, pa.int64() if name == "age" else pa.string()) for name in PERSONA_COLUMNS]
 )
 
-PERSONA_DOCUMENT_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("text", pa.string(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
-        pa.field("snapshot", pa.string(), nullable=False),
-        pa.field("url", pa.string()),
-        pa.field("uuid", pa.string()),
-        pa.field("persona_field", pa.string()),
-    ]
-    + [pa.field(name, PERSONA_ROW_SCHEMA.field(name).type) for name in DEMOGRAPHIC_FIELDS]
-)
+PERSONA_DOCUMENT_SCHEMA = document_schema(
+    [pa.field("uuid", pa.string()), pa.field("persona_field", pa.string()),
+     *(pa.field(name, PERSONA_ROW_SCHEMA.field(name).type) for name in DEMOGRAPHIC_FIELDS)])
 
 
 class PersonaSchemaError(ValueError):

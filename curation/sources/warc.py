@@ -18,23 +18,21 @@ import pyarrow as pa
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from curation.documents import document_id
+from curation.documents import details_json, document_id, document_schema, rejects_table
 from curation.io import filesystem
+from curation.stage import BatchStats
 
-WARC_RECORD_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
-        pa.field("snapshot", pa.string(), nullable=False),
-        pa.field("url", pa.string()),
+WARC_READER_STAGE = "warc_records"  # the asset name: rejects name the asset that wrote them
+WARC_BATCH_ROWS = 256  # rows carry raw payloads (tens of KB each): keep batches small
+
+WARC_RECORD_SCHEMA = document_schema(without=("text",), extra=[  # no text yet: extraction adds it
         pa.field("warc_file", pa.string()),
         pa.field("warc_record_id", pa.string()),
         pa.field("warc_date", pa.string()),
         pa.field("http_status", pa.int32()),
         pa.field("content_type", pa.string()),
         pa.field("payload", pa.binary()),
-    ]
-)
+])
 
 
 class WarcReadError(RuntimeError):
@@ -217,3 +215,33 @@ def is_html(content_type: str | None) -> bool:
         return True
     media = content_type.split(";", 1)[0].strip().lower()
     return media in {"text/html", "application/xhtml+xml"}
+
+
+def record_batches(files: list[str], snapshot: str, stats: WarcFileStats,
+                   batch_rows: int = WARC_BATCH_ROWS) -> Iterator[tuple[pa.Table, pa.Table, BatchStats]]:
+    """(records, rejects, stats) batches of a snapshot's WARC files; a record that cannot be
+    read becomes a reject with its file, offset and reason, and the files' other records are
+    still read."""
+    rows: list[dict] = []
+    bad: list[BadRecord] = []
+
+    def flush() -> tuple[pa.Table, pa.Table, BatchStats]:
+        kept = pa.Table.from_pylist(rows, schema=WARC_RECORD_SCHEMA)
+        ids = [document_id("web", snapshot, f"{b.warc_file}@{b.offset}") for b in bad]
+        rejected = rejects_table(pa.table({"id": pa.array(ids, pa.string()),
+                                           "snapshot": pa.array([snapshot] * len(bad), pa.string()),
+                                           "source": pa.array(["web"] * len(bad), pa.string())}),
+                                 WARC_READER_STAGE, [b.reason for b in bad],
+                                 [details_json({"warc_file": b.warc_file, "offset": b.offset, "error": b.error})
+                                  for b in bad])
+        rows.clear()
+        bad.clear()
+        return kept, rejected, BatchStats.of(kept.num_rows + rejected.num_rows, kept, rejected)
+
+    for url in files:
+        for item in iter_warc_records(url, snapshot, stats):
+            (bad if isinstance(item, BadRecord) else rows).append(item)
+            if len(rows) + len(bad) >= batch_rows:
+                yield flush()
+    if rows or bad:
+        yield flush()

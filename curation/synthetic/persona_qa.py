@@ -13,7 +13,7 @@ from typing import Iterable
 
 import pyarrow as pa
 
-from curation.documents import document_id
+from curation.documents import document_id, document_schema
 from curation.synthetic.styles import SYSTEM
 from curation.synthetic.tasks import Outcome, Task
 from curation.llm import Completion
@@ -29,12 +29,7 @@ TOPICS: dict[str, list[str]] = {
     "과학과 기술": ["스마트폰 활용", "인공지능 이해", "개인정보 보호", "에너지 절약 기술"],
     "사회와 제도": ["공공 서비스 이용", "복지 제도 신청", "지역 주민 참여", "환경 보호 실천"],
 }
-QA_SCHEMA = pa.schema([
-    pa.field("id", pa.string(), nullable=False),
-    pa.field("text", pa.string(), nullable=False),
-    pa.field("source", pa.string()),
-    pa.field("snapshot", pa.string()),
-    pa.field("url", pa.string()),
+QA_SCHEMA = document_schema(nullable=("source", "snapshot"), extra=[
     pa.field("uuid", pa.string()),
     pa.field("macro_topic", pa.string()),
     pa.field("subtopic", pa.string()),

@@ -7,17 +7,14 @@ from typing import Iterable
 
 import pyarrow as pa
 
+from curation.documents import document_schema
+
 from curation.stage import text_column
 from curation.synthetic.chunking import chunk_text
 from curation.synthetic.styles import DEFAULT_ROUTING, messages_for, styles_for
 from curation.synthetic.tasks import Task
 
-REPHRASED_SCHEMA = pa.schema([
-    pa.field("id", pa.string(), nullable=False),
-    pa.field("text", pa.string(), nullable=False),
-    pa.field("source", pa.string()),
-    pa.field("snapshot", pa.string()),
-    pa.field("url", pa.string()),
+REPHRASED_SCHEMA = document_schema(nullable=("source", "snapshot"), extra=[
     pa.field("source_id", pa.string()),
     pa.field("style", pa.string()),
     pa.field("chunk_index", pa.int32()),

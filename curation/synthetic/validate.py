@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from curation.langid import hangul_ratio
+from curation.text import hangul_ratio
 
 _FENCE = re.compile(r"^```[a-z]*\s*|\s*```$")
 # Chat models like to announce their answer ("다음은 ... 입니다:", "물론입니다!", "Sure, here is ...").
