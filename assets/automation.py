@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.partitions import web_snapshots
+from assets.partitions import persona_releases, unregistered_releases, web_snapshots
 from resources.sources import PersonaReleases, WebInbox
 
 MONTHLY = "0 3 1 * *"  # 03:00 on the 1st: Common Crawl publishes roughly monthly
@@ -53,6 +53,26 @@ def new_snapshot_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefini
     return new_web_snapshot
 
 
+def new_release_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+    @dg.sensor(name="new_persona_release", job=job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Registers each persona release of the configuration (persona_source.releases) as a "
+                           "persona_releases partition, in configured order, and requests the curation run of "
+                           "the new ones readable without network.")
+    def new_persona_release(context: dg.SensorEvaluationContext,
+                            persona_source: PersonaReleases) -> dg.SensorResult | dg.SkipReason:
+        new = unregistered_releases(persona_source, context.instance)
+        if not new:
+            return dg.SkipReason(f"every configured persona release is registered ({len(persona_source.releases)})")
+        local = set(persona_source.local_releases())
+        context.log.info(f"new persona releases: {', '.join(new)}")
+        return dg.SensorResult(
+            dynamic_partitions_requests=[persona_releases.build_add_request(new)],
+            run_requests=[dg.RunRequest(partition_key=name, run_key=f"release-{name}") for name in new if name in local])
+
+    return new_persona_release
+
+
 def monthly_web_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
     @dg.schedule(name="monthly_web_recuration", cron_schedule=MONTHLY, job=job, execution_timezone="Asia/Seoul",
                  description="Re-curates every registered crawl snapshot, oldest first (dedup keeps the "
@@ -72,9 +92,11 @@ def monthly_persona_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.Schedul
                  description="Re-curates the persona releases whose source is reachable without network "
                              "(hf:// releases need network: run them by hand).")
     def monthly_persona_recuration(context: dg.ScheduleEvaluationContext, persona_source: PersonaReleases):
-        releases = persona_source.local_releases()
+        registered = set(context.instance.get_dynamic_partitions(persona_releases.name))
+        releases = [name for name in persona_source.local_releases() if name in registered]
         if not releases:
-            return dg.SkipReason("no local persona release configured")
+            return dg.SkipReason("no local persona release registered (the new_persona_release sensor registers "
+                                 "the configured ones)")
         month = context.scheduled_execution_time.strftime("%Y-%m")
         return [dg.RunRequest(partition_key=name, run_key=f"{month}-{name}") for name in releases]
 

@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from assets.automation import monthly_persona_schedule, monthly_web_schedule, new_snapshot_sensor
+from assets.automation import monthly_persona_schedule, monthly_web_schedule, new_release_sensor, new_snapshot_sensor
 from assets.partitions import persona_releases, web_snapshots
 from assets.personas import PERSONA_DOCUMENTS, persona_documents, persona_rows
 from assets.models import perplexity_model, quality_model
@@ -55,8 +55,17 @@ personas_synthetic_job = _job("personas_synthetic", synthetic_persona_assets, pe
 
 
 def default_resources() -> dict:
-    return {"corpus_store": CorpusStore(), "web_inbox": WebInbox(), "persona_source": PersonaReleases(),
-            "model_store": ModelStore(), "reference_corpus": ReferenceCorpus(), "llm": LLMResource(), "dask": DaskResource()}
+    """The deployment's resources. Paths, endpoint and cluster come from the environment through
+    dg.EnvVar: resolved when a run starts, shown as their variable in the UI, never read at
+    import (resources/paths.py lists the variables and the defaults the project scripts export)."""
+    return {"corpus_store": CorpusStore(root=dg.EnvVar("CURATION_STORE")),
+            "web_inbox": WebInbox(root=dg.EnvVar("CURATION_WEB_INBOX")),
+            "persona_source": PersonaReleases(),
+            "model_store": ModelStore(root=dg.EnvVar("CURATION_MODELS")),
+            "reference_corpus": ReferenceCorpus(path=dg.EnvVar("CURATION_REFERENCE")),
+            "llm": LLMResource(base_url=dg.EnvVar("CURATION_LLM_BASE_URL"), model=dg.EnvVar("CURATION_LLM_MODEL"),
+                               cache_dir=dg.EnvVar("CURATION_LLM_CACHE")),
+            "dask": DaskResource(cluster=dg.EnvVar("CURATION_DASK"))}
 
 
 defs = dg.Definitions(
@@ -64,7 +73,7 @@ defs = dg.Definitions(
             *synthetic_persona_assets],
     jobs=[web_curation_job, personas_curation_job, train_models_job, web_scoring_job, personas_scoring_job,
           web_synthetic_job, personas_synthetic_job, web_snapshot_job, personas_release_job],
-    sensors=[new_snapshot_sensor(web_snapshot_job)],
+    sensors=[new_snapshot_sensor(web_snapshot_job), new_release_sensor(personas_release_job)],
     schedules=[monthly_web_schedule(web_snapshot_job), monthly_persona_schedule(personas_release_job)],
     resources=default_resources(),
 )

@@ -1,20 +1,29 @@
-"""Partitions: web assets by crawl snapshot (registered as they arrive), personas by release."""
+"""Partitions: web assets by crawl snapshot, personas by release, both registered as they
+arrive (by the sensors, or by scripts/run_main.py for the sample)."""
 
 import dagster as dg
 
-from resources.sources import PERSONA_RELEASE_KEYS
+from resources.sources import PersonaReleases
 
-# Dynamic: a new Common Crawl snapshot is added when its WARC folder lands in the inbox
-# (scripts/run_main.py registers the sample snapshots; a sensor does it in production).
+# A new Common Crawl snapshot is added when its WARC folder lands in the inbox.
 web_snapshots = dg.DynamicPartitionsDefinition(name="web_snapshots")
 
-# Static: releases of Nemotron-Personas-Korea are few and named in code with their source path.
-persona_releases = dg.StaticPartitionsDefinition(PERSONA_RELEASE_KEYS)
+# A release of Nemotron-Personas-Korea is added when it is configured (PersonaReleases.releases):
+# a release added to the configuration gets a partition, in the order the releases are listed.
+persona_releases = dg.DynamicPartitionsDefinition(name="persona_releases")
+
+
+def unregistered_releases(releases: PersonaReleases, instance: dg.DagsterInstance) -> list[str]:
+    """Configured releases that are not partitions yet, in configured order."""
+    known = set(instance.get_dynamic_partitions(persona_releases.name))
+    return [name for name in releases.releases if name not in known]
 
 
 def partitions_in_keep_order(partitions_def: dg.PartitionsDefinition, instance: dg.DagsterInstance) -> list[str]:
     """The order in which dedup keeps the first copy: crawl snapshots by name (CC-MAIN-YYYY-WW
-    sorts by date, whatever order they were registered in), releases as listed."""
+    sorts by date, whatever order they were registered in); other dynamic partitions (persona
+    releases) in the order they were registered, which is the order they were configured."""
     if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
-        return sorted(instance.get_dynamic_partitions(partitions_def.name))
+        keys = instance.get_dynamic_partitions(partitions_def.name)
+        return sorted(keys) if partitions_def.name == web_snapshots.name else list(keys)
     return list(partitions_def.get_partition_keys())

@@ -17,7 +17,6 @@ from curation.io import (
     read_manifest,
     shard_paths,
 )
-from resources.paths import default_store_root
 
 
 class CorpusStore(dg.ConfigurableResource):
@@ -27,7 +26,7 @@ class CorpusStore(dg.ConfigurableResource):
     AWS_PROFILE, so that they never appear in run configuration).
     """
 
-    root: str = Field(default_factory=default_store_root, description="local folder or fsspec URL")
+    root: str = Field(description="local folder or fsspec URL (the deployment's: $CURATION_STORE)")
     storage_options: dict[str, Any] = Field(default_factory=dict)
     rows_per_shard: int = 50_000
 

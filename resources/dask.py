@@ -1,7 +1,8 @@
 """DaskResource: where document stages run their batches (in process, a LocalCluster, or an
 existing Dask scheduler).
 
-Modes, from the environment variable CURATION_DASK unless run config sets `mode`:
+Where, from `cluster` (the deployment binds it to the environment variable CURATION_DASK through
+dg.EnvVar, resolved when a run starts; run config may set it per run):
 
     (unset), "off"         in process, no Dask (the default)
     "local"                a distributed.LocalCluster on this machine, started on first use
@@ -11,7 +12,8 @@ Modes, from the environment variable CURATION_DASK unless run config sets `mode`
 The default is in process: the shipped sample is a few hundred documents, which a LocalCluster
 (seconds to start its worker processes, then a fastText load in each) only slows down, and the
 tests and CI (2 cores) should not spawn clusters unless they mean to. Large partitions opt in
-per run (`resources: {dask: {config: {mode: local}}}`) or per deployment (CURATION_DASK).
+per run (`resources: {dask: {config: {cluster: local}}}`) or per deployment (CURATION_DASK).
+Code that builds the resource itself may use `mode` and `scheduler_address` instead of `cluster`.
 
 One cluster per step process: the resource starts it lazily in `client()` and closes it in
 `teardown_after_execution`, so every stage that a step runs shares it, and a step that never
@@ -24,7 +26,6 @@ project installed on them) and use its address, or run the job with the in-proce
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Literal
@@ -41,26 +42,22 @@ ENV_VAR = "CURATION_DASK"
 Mode = Literal["off", "local", "address"]
 
 
-def mode_from_env() -> str:
-    value = os.environ.get(ENV_VAR, "").strip()
+def parse_cluster(value: str) -> tuple[str, str]:
+    """(mode, scheduler address) of the CURATION_DASK form: off, local or an address."""
+    value = value.strip()
     if value in ("", "off"):
-        return "off"
-    return "local" if value == "local" else "address"
-
-
-def address_from_env() -> str:
-    value = os.environ.get(ENV_VAR, "").strip()
-    return "" if value in ("", "off", "local") else value
+        return "off", ""
+    return ("local", "") if value == "local" else ("address", value)
 
 
 class DaskResource(dg.ConfigurableResource):
     """A Dask client for `curation.parallel.process_batches`, or None to run in process."""
 
-    mode: Mode = Field(default_factory=mode_from_env,
-                       description="off (in process), local (start a LocalCluster) or address (connect to "
-                                   "scheduler_address); default from CURATION_DASK, else off")
-    scheduler_address: str = Field(default_factory=address_from_env,
-                                   description="e.g. tcp://10.0.0.5:8786; used in mode address only")
+    cluster: str = Field(default="", description="off, local or a scheduler address, as in CURATION_DASK (the "
+                                                 "deployment's); when set it decides mode and scheduler_address")
+    mode: Mode = Field(default="off", description="off (in process), local (start a LocalCluster) or address "
+                                                  "(connect to scheduler_address)")
+    scheduler_address: str = Field(default="", description="e.g. tcp://10.0.0.5:8786; used in mode address only")
     n_workers: int = Field(default=0, description="local mode: worker processes; 0 = min(CPUs, 4), or one per "
                                                   "GPU with gpu=true")
     threads_per_worker: int = Field(default=1, description="the stages are pure Python and hold the GIL, so "
@@ -98,7 +95,7 @@ class DaskResource(dg.ConfigurableResource):
         starts its own and closes it on exit. A cluster we started is closed with it; an
         external scheduler (mode address) is only disconnected from, never shut down.
         """
-        if self.mode == "off":
+        if self.target()[0] == "off":
             yield None
             return
         if self._in_execution:
@@ -114,6 +111,10 @@ class DaskResource(dg.ConfigurableResource):
         finally:
             _close(client, cluster)
 
+    def target(self) -> tuple[str, str]:
+        """(mode, scheduler address): from `cluster` when it is set, else `mode` and `scheduler_address`."""
+        return parse_cluster(self.cluster) if self.cluster.strip() else (self.mode, self.scheduler_address)
+
     def workers(self) -> int:
         """Local mode: how many workers `n_workers` gives on this machine."""
         return local_workers(self.n_workers)
@@ -121,15 +122,16 @@ class DaskResource(dg.ConfigurableResource):
     def _connect(self) -> tuple["Client", Any]:
         from distributed import Client
 
-        if self.mode == "address":
-            if not self.scheduler_address:
+        mode, address = self.target()
+        if mode == "address":
+            if not address:
                 raise ValueError(f"DaskResource mode 'address' needs scheduler_address (or {ENV_VAR}=tcp://host:8786)")
             # set_as_default=False: other code calling dask.compute keeps its own scheduler.
-            client = Client(self.scheduler_address, set_as_default=False)
-            self._info(f"Dask: connected to {self.scheduler_address} ({len(client.nthreads())} workers)")
+            client = Client(address, set_as_default=False)
+            self._info(f"Dask: connected to {address} ({len(client.nthreads())} workers)")
             return client, None
-        if self.mode != "local":
-            raise ValueError(f"unknown DaskResource mode {self.mode!r}; use off, local or address")
+        if mode != "local":
+            raise ValueError(f"unknown DaskResource mode {mode!r}; use off, local or address")
         cluster = self._start_local_cluster()
         try:
             client = Client(cluster, set_as_default=False)

@@ -4,13 +4,11 @@ request time; it is never a config field, so it never shows in the UI, logs or r
 
 from __future__ import annotations
 
-import os
 
 import dagster as dg
 from pydantic import Field
 
 from curation.llm import API_KEY_ENV, LLMClient, LLMConfig, endpoint_status
-from resources.paths import default_llm_cache
 
 HOW_TO_CONFIGURE = ("set CURATION_LLM_BASE_URL (e.g. http://127.0.0.1:8000/v1 for `vllm serve MODEL`) and "
                     "CURATION_LLM_MODEL, and the key in $CURATION_LLM_API_KEY if the server needs one; "
@@ -18,8 +16,9 @@ HOW_TO_CONFIGURE = ("set CURATION_LLM_BASE_URL (e.g. http://127.0.0.1:8000/v1 fo
 
 
 class LLMResource(dg.ConfigurableResource):
-    base_url: str = Field(default_factory=lambda: os.environ.get("CURATION_LLM_BASE_URL", ""))
-    model: str = Field(default_factory=lambda: os.environ.get("CURATION_LLM_MODEL", ""))
+    base_url: str = Field(default="", description="e.g. http://127.0.0.1:8000/v1; empty: no endpoint (the "
+                                                  "deployment's: $CURATION_LLM_BASE_URL)")
+    model: str = Field(default="", description="the served model's name ($CURATION_LLM_MODEL)")
     api_key_env: str = API_KEY_ENV
     max_concurrency: int = 8
     timeout_s: float = 120.0
@@ -27,13 +26,14 @@ class LLMResource(dg.ConfigurableResource):
     backoff_base_s: float = 0.5
     temperature: float = 0.7
     max_tokens: int = 1024
-    cache_dir: str = Field(default_factory=default_llm_cache)
+    cache_dir: str = Field(default="", description="responses cached on disk by request; empty: no cache "
+                                                   "($CURATION_LLM_CACHE)")
 
     def llm_config(self) -> LLMConfig:
         return LLMConfig(base_url=self.base_url, model=self.model, api_key_env=self.api_key_env,
                          max_concurrency=self.max_concurrency, timeout_s=self.timeout_s, max_retries=self.max_retries,
                          backoff_base_s=self.backoff_base_s, temperature=self.temperature, max_tokens=self.max_tokens,
-                         cache_dir=self.cache_dir)
+                         cache_dir=self.cache_dir or None)
 
     def unavailable_reason(self) -> str | None:
         """None when the endpoint answers; else why not, and how to configure one."""

@@ -9,13 +9,12 @@ from typing import Iterator
 import dagster as dg
 from pydantic import Field
 
-from resources.paths import default_model_root, default_reference_corpus
 
 
 class ModelStore(dg.ConfigurableResource):
     """A local folder: fastText and KenLM load models from local files."""
 
-    root: str = Field(default_factory=default_model_root)
+    root: str = Field(description="local folder (the deployment's: $CURATION_MODELS)")
 
     def folder(self, name: str) -> Path:
         return Path(self.root) / name
@@ -25,7 +24,7 @@ class ReferenceCorpus(dg.ConfigurableResource):
     """JSONL of clean Korean prose (`text` per line): the positive class of the quality
     classifier and the language model's training text."""
 
-    path: str = Field(default_factory=default_reference_corpus)
+    path: str = Field(description="JSONL file (the deployment's: $CURATION_REFERENCE)")
 
     def texts(self) -> Iterator[str]:
         with open(self.path, encoding="utf-8") as handle:

@@ -1,32 +1,43 @@
-"""Project-relative defaults, overridable by environment variables."""
+"""The deployment's environment: which variables configure the resources, and their project
+defaults.
+
+The resources of `assets/definitions.py` read these variables through `dg.EnvVar`, so Dagster
+resolves them when a run starts (in the run's process), never when the code location is
+imported, and the UI shows which variable a field comes from. The project scripts export the
+defaults below for every variable that is not set (`scripts/env.sh` evaluates this file run as
+a script), so a fresh clone runs as it is; a deployment sets its own values instead.
+"""
 
 from __future__ import annotations
 
-import os
+import shlex
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = PROJECT_ROOT / "data" / "sample"
 
-
-def default_store_root() -> str:
-    return os.environ.get("CURATION_STORE", str(PROJECT_ROOT / "out" / "store"))
-
-
-def default_web_inbox() -> str:
-    return os.environ.get("CURATION_WEB_INBOX", str(PROJECT_ROOT / "data" / "sample" / "warc"))
+ENV_DEFAULTS: dict[str, str] = {
+    "CURATION_STORE": str(PROJECT_ROOT / "out" / "store"),  # CorpusStore.root: a folder or fsspec URL
+    "CURATION_WEB_INBOX": str(SAMPLE / "warc"),  # WebInbox.root: one folder per crawl snapshot
+    "CURATION_MODELS": str(PROJECT_ROOT / "out" / "models"),  # ModelStore.root
+    "CURATION_REFERENCE": str(SAMPLE / "reference" / "reference_ko.jsonl"),  # ReferenceCorpus.path
+    "CURATION_LLM_CACHE": str(PROJECT_ROOT / "out" / "llm_cache"),  # LLMResource.cache_dir
+    "CURATION_LLM_BASE_URL": "",  # empty: no LLM endpoint, the synthetic assets are skipped
+    "CURATION_LLM_MODEL": "",
+    "CURATION_DASK": "off",  # DaskResource.cluster: off | local | tcp://scheduler:8786
+}
 
 
 def sample_persona_release_path() -> str:
-    return str(PROJECT_ROOT / "data" / "sample" / "personas" / "sample-100")
+    return str(SAMPLE / "personas" / "sample-100")
 
 
-def default_model_root() -> str:
-    return os.environ.get("CURATION_MODELS", str(PROJECT_ROOT / "out" / "models"))
+def shell_exports() -> str:
+    """Shell lines that export each variable, keeping a value already set (even an empty one)."""
+    return "\n".join(f'[ -n "${{{name}+x}}" ] || {name}={shlex.quote(value)}; export {name}'
+                     for name, value in ENV_DEFAULTS.items())
 
 
-def default_reference_corpus() -> str:
-    return os.environ.get("CURATION_REFERENCE", str(PROJECT_ROOT / "data" / "sample" / "reference" / "reference_ko.jsonl"))
-
-
-def default_llm_cache() -> str:
-    return os.environ.get("CURATION_LLM_CACHE", str(PROJECT_ROOT / "out" / "llm_cache"))
+if __name__ == "__main__":
+    sys.stdout.write(shell_exports() + "\n")

@@ -9,14 +9,13 @@ import dagster as dg
 from pydantic import Field
 
 from curation.io import filesystem
-from resources.paths import default_web_inbox, sample_persona_release_path
+from resources.paths import sample_persona_release_path
 
 # The full dataset on the Hugging Face Hub at the revision the shipped sample was taken from;
 # reading it needs network and `pip install .[hf]` (huggingface_hub provides hf:// to fsspec).
 NEMOTRON_PERSONAS_KOREA_HF = (
     "hf://datasets/nvidia/Nemotron-Personas-Korea@ada0f5b53a38bb5a30cce09358adde883c1ab63a"
 )
-PERSONA_RELEASE_KEYS = ["sample-100", "hf-ada0f5b"]
 
 
 def _default_releases() -> dict[str, str]:
@@ -35,7 +34,7 @@ def _list_files(root: str, suffixes: tuple[str, ...], storage_options: dict[str,
 class WebInbox(dg.ConfigurableResource):
     """`{root}/{snapshot}/*.warc.gz`: a new folder is a new crawl snapshot (a partition)."""
 
-    root: str = Field(default_factory=default_web_inbox, description="local folder or fsspec URL")
+    root: str = Field(description="local folder or fsspec URL (the deployment's: $CURATION_WEB_INBOX)")
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
     def snapshot_files(self, snapshot: str) -> list[str]:

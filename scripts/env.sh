@@ -24,6 +24,8 @@ export PATH="$VENV/bin:$PROJECT_ROOT/.tools/kenlm/bin:$PATH"
 if ! command -v lmplz >/dev/null 2>&1; then
   PYTHON_FOR_DOWNLOAD="$VENV/bin/python" PROJECT_ROOT="$PROJECT_ROOT" bash "$PROJECT_ROOT/scripts/build_kenlm.sh"
 fi
+# The resources' environment (resources/paths.py): project defaults for what is not set.
+eval "$("$VENV/bin/python" "$PROJECT_ROOT/resources/paths.py")"
 export DAGSTER_HOME="${DAGSTER_HOME:-$PROJECT_ROOT/.dagster}"
 mkdir -p "$DAGSTER_HOME"
 # dagster.yaml (sqlite) by default; CURATION_DAGSTER_YAML=dagster.postgres.yaml for a team instance.

@@ -12,12 +12,9 @@ import sys
 
 import dagster as dg
 
-from assets.definitions import defs
-from assets.partitions import persona_releases, web_snapshots
+from assets.definitions import default_resources, defs
+from assets.partitions import persona_releases, unregistered_releases, web_snapshots
 from curation.io import read_manifest
-from resources.sources import PersonaReleases, WebInbox
-from resources.corpus_store import CorpusStore
-from resources.llm import LLMResource
 
 
 # Step events go to the instance (and the UI) anyway; the console shows one line per stage.
@@ -29,13 +26,19 @@ def main() -> int:
         print("DAGSTER_HOME is not set; run through scripts/main.sh", file=sys.stderr)
         return 2
     instance = dg.DagsterInstance.get()
-    inbox, personas, store = WebInbox(), PersonaReleases(), CorpusStore()
+    # The deployment's resources, their environment variables resolved as a run would.
+    resources = {name: resource.process_config_and_initialize() for name, resource in default_resources().items()
+                 if name in ("web_inbox", "persona_source", "corpus_store", "llm")}
+    inbox, personas, store = resources["web_inbox"], resources["persona_source"], resources["corpus_store"]
     snapshots = inbox.snapshots()
     new = [s for s in snapshots if not instance.has_dynamic_partition(web_snapshots.name, s)]
     if new:
         instance.add_dynamic_partitions(web_snapshots.name, new)
-    # Releases on remote paths (hf://) need network; the main job runs the local ones.
-    releases = [r for r in personas.local_releases() if r in persona_releases.get_partition_keys()]
+    # Every configured release becomes a partition (as the new_persona_release sensor does);
+    # releases on remote paths (hf://) need network, so the main job runs the local ones.
+    if unregistered_releases(personas, instance):
+        instance.add_dynamic_partitions(persona_releases.name, unregistered_releases(personas, instance))
+    releases = personas.local_releases()
     runs, failed_checks, checks_run = [], [], 0
     # Curate up to dedup, train the models (their negatives are the web documents), then score.
     # The synthetic jobs need an LLM endpoint; without one their assets are skipped, not failed.
@@ -71,7 +74,7 @@ def main() -> int:
             print(f"  {stage:32s} {key:16s} in={m.rows_in:5d} kept={m.rows_kept:5d} rejected={m.rows_rejected:4d} ({reasons})")
     print(f"\nAsset checks: {checks_run - len(failed_checks)} of {checks_run} passed"
           + "".join(f"\n  failed: {name}" for name in failed_checks))
-    llm_missing = LLMResource().unavailable_reason()
+    llm_missing = resources["llm"].unavailable_reason()
     if llm_missing:
         print(f"\nSynthetic assets (web/rephrased, synthetic/*) skipped: {llm_missing}")
     print(f"\nStore:         {store.root}")

@@ -8,12 +8,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from assets.definitions import defs, persona_assets, web_assets
+from assets.definitions import default_resources, defs, persona_assets, web_assets
 from assets.partitions import web_snapshots
 from curation.io import read_manifest, shard_paths
 from curation.sources.personas import NARRATIVE_FIELDS
 from resources.corpus_store import CorpusStore
-from resources.dask import DaskResource
+from resources.llm import LLMResource
+from resources.models import ModelStore
 from resources.sources import PersonaReleases, WebInbox
 
 SNAPSHOT = "CC-MAIN-2026-04"
@@ -30,23 +31,11 @@ def materialization(result, *path):
 
 
 @pytest.fixture
-def instance():
-    with dg.instance_for_test() as test_instance:
-        yield test_instance
-
-
-@pytest.fixture
-def web_result(tmp_path, sample_dir, instance):
-    inbox = tmp_path / "inbox"
-    shutil.copytree(sample_dir / "warc" / SNAPSHOT, inbox / SNAPSHOT)
-    instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
-    store = str(tmp_path / "store")
-    result = dg.materialize(
-        web_assets, partition_key=SNAPSHOT, instance=instance,
-        resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(inbox))},
-    )
+def web_result(tmp_path, sample_dir, materialise):
+    shutil.copytree(sample_dir / "warc" / SNAPSHOT, tmp_path / "inbox" / SNAPSHOT)
+    result = materialise(web_assets, SNAPSHOT)
     assert result.success
-    return result, store
+    return result, materialise.store
 
 
 def test_web_partition_materialises_shards_rejects_and_metadata(web_result):
@@ -86,15 +75,12 @@ def test_web_partition_materialises_shards_rejects_and_metadata(web_result):
         "warcinfo": 1, "request": 32, "response": 32}
 
 
-def test_rematerialising_a_partition_is_idempotent(web_result, tmp_path, instance):
+def test_rematerialising_a_partition_is_idempotent(web_result, tmp_path, materialise):
     _, store = web_result
     before = read(store, read_manifest(store, "web/language_filtered", SNAPSHOT))
     partitions = sorted((tmp_path / "store" / "web").glob(f"*/{SNAPSHOT}"))
     files_before = {p: p.read_bytes() for folder in partitions for p in folder.rglob("*") if p.is_file()}
-    result = dg.materialize(
-        web_assets, partition_key=SNAPSHOT, instance=instance,
-        resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(tmp_path / "inbox"))},
-    )
+    result = materialise(web_assets, SNAPSHOT)
     assert result.success
     after_manifest = read_manifest(store, "web/language_filtered", SNAPSHOT)
     assert read(store, after_manifest).equals(before)
@@ -106,10 +92,9 @@ def test_rematerialising_a_partition_is_idempotent(web_result, tmp_path, instanc
     assert files_after == files_before
 
 
-def test_persona_release_materialises_documents(tmp_path, instance):
+def test_persona_release_materialises_documents(tmp_path, materialise):
     store = str(tmp_path / "store")
-    result = dg.materialize(persona_assets, partition_key="sample-100", instance=instance,
-                            resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "persona_source": PersonaReleases()})
+    result = materialise(persona_assets, "sample-100")
     assert result.success
     rows = read_manifest(store, "personas/persona_rows", "sample-100")
     documents = read_manifest(store, "personas/persona_documents", "sample-100")
@@ -124,16 +109,13 @@ def test_persona_release_materialises_documents(tmp_path, instance):
     assert materialization(result, "personas", "persona_documents")["dagster/row_count"].value == 1100
 
 
-def test_persona_release_with_bad_schema_fails_naming_the_file(tmp_path, sample_dir, instance):
+def test_persona_release_with_bad_schema_fails_naming_the_file(tmp_path, sample_dir, materialise):
     release = tmp_path / "bad-release"
     release.mkdir()
     table = pq.read_table(next((sample_dir / "personas" / "sample-100").glob("*.parquet")))
     pq.write_table(table.drop_columns(["sex"]), release / "broken.parquet")
-    result = dg.materialize(
-        persona_assets[:1], partition_key="sample-100", instance=instance, raise_on_error=False,
-        resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=str(tmp_path / "store")),
-                   "persona_source": PersonaReleases(releases={"sample-100": str(release)})},
-    )
+    result = materialise(persona_assets[:1], "sample-100", raise_on_error=False,
+                         persona_source=PersonaReleases(releases={"sample-100": str(release)}))
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     error = failure.event_specific_data.error.to_string()  # the user error and its cause chain
@@ -158,11 +140,33 @@ def test_definitions_load_with_jobs_and_both_lineages():
         assert graph.get(key("heuristic_filtered")).parent_keys == {key("language_filtered")}
         assert graph.get(key("exact_deduplicated")).parent_keys == {key("heuristic_filtered")}
         assert graph.get(key("fuzzy_deduplicated")).parent_keys == {key("exact_deduplicated")}
-    for job in ("web_curation", "personas_curation"):
-        assert defs.resolve_job_def(job) is not None
+    # Each job selects its source's assets, and the curation jobs stop before the model stages.
+    for job, source in (("web_curation", "web"), ("personas_curation", "personas")):
+        selected = defs.resolve_job_def(job).asset_layer.selected_asset_keys
+        assert {key.path[0] for key in selected} == {source}
+        assert dg.AssetKey([source, "fuzzy_deduplicated"]) in selected
+        assert dg.AssetKey([source, "quality_filtered"]) not in selected
 
 
-def test_store_and_source_on_an_fsspec_url(sample_dir, instance):
+def test_the_deployment_resources_read_the_environment_when_a_run_starts(tmp_path, monkeypatch):
+    seen = []
+
+    @dg.asset
+    def probe(corpus_store: CorpusStore, web_inbox: WebInbox, model_store: ModelStore, llm: LLMResource) -> None:
+        seen.append((corpus_store.root, web_inbox.root, model_store.root, llm.base_url))
+
+    resources = default_resources()  # built once, as the code location does on import
+    for run in ("a", "b"):
+        for name in ("CURATION_STORE", "CURATION_WEB_INBOX", "CURATION_MODELS"):
+            monkeypatch.setenv(name, str(tmp_path / run / name))
+        monkeypatch.setenv("CURATION_LLM_BASE_URL", f"http://{run}.example/v1")
+        assert dg.materialize([probe], resources=resources).success
+    assert [values[0] for values in seen] == [str(tmp_path / "a" / "CURATION_STORE"), str(tmp_path / "b" / "CURATION_STORE")]
+    assert seen[1][1:] == (str(tmp_path / "b" / "CURATION_WEB_INBOX"), str(tmp_path / "b" / "CURATION_MODELS"),
+                           "http://b.example/v1")
+
+
+def test_store_and_source_on_an_fsspec_url(sample_dir, materialise):
     # memory:// stands in for s3:// or gs://: the same fsspec code path, no local folder.
     import fsspec
 
@@ -170,11 +174,8 @@ def test_store_and_source_on_an_fsspec_url(sample_dir, instance):
     for parquet in sorted((sample_dir / "personas" / "sample-100").glob("*.parquet")):
         memory.pipe(f"/inbox/sample-100/{parquet.name}", parquet.read_bytes())
     store = "memory://store"
-    result = dg.materialize(
-        persona_assets[:2], partition_key="sample-100", instance=instance,
-        resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store),
-                   "persona_source": PersonaReleases(releases={"sample-100": "memory://inbox/sample-100"})},
-    )
+    result = materialise(persona_assets[:2], "sample-100", corpus_store=CorpusStore(root=store),
+                         persona_source=PersonaReleases(releases={"sample-100": "memory://inbox/sample-100"}))
     assert result.success
     manifest = read_manifest(store, "personas/persona_documents", "sample-100")
     assert manifest.rows_kept == 100 * len(NARRATIVE_FIELDS)

@@ -13,21 +13,17 @@ import pytest
 
 from assets.automation import MONTHLY, ready_snapshots
 from assets.definitions import defs
-from assets.partitions import web_snapshots
+from assets.partitions import partitions_in_keep_order, persona_releases, web_snapshots
 from curation.io import read_manifest
+from resources.paths import ENV_DEFAULTS
 from resources.sources import PersonaReleases, WebInbox
 
 from conftest import REPO, SAMPLE
 
 SENSOR = defs.resolve_sensor_def("new_web_snapshot")
+RELEASE_SENSOR = defs.resolve_sensor_def("new_persona_release")
 WEB_SCHEDULE = defs.resolve_schedule_def("monthly_web_recuration")
 PERSONA_SCHEDULE = defs.resolve_schedule_def("monthly_persona_recuration")
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as test_instance:
-        yield test_instance
 
 
 @pytest.fixture
@@ -105,19 +101,47 @@ def test_monthly_web_schedule_recurates_every_snapshot_once_a_month(instance):
     assert {r.run_key for r in january}.isdisjoint(r.run_key for r in result)
 
 
-def test_monthly_persona_schedule_runs_local_releases_only(instance, tmp_path):
-    releases = PersonaReleases(releases={"sample-100": str(SAMPLE / "personas" / "sample-100"),
-                                         "hf-ada0f5b": "hf://datasets/nvidia/Nemotron-Personas-Korea"})
+RELEASES = {"sample-100": str(SAMPLE / "personas" / "sample-100"),
+            "hf-ada0f5b": "hf://datasets/nvidia/Nemotron-Personas-Korea"}
+
+
+def release_tick(instance, releases: dict[str, str]):
+    with dg.build_sensor_context(instance=instance, resources={"persona_source": PersonaReleases(releases=releases)}
+                                 ) as context:
+        result = RELEASE_SENSOR(context)
+    if isinstance(result, dg.SensorResult):  # what the daemon does with the result
+        for request in result.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+def test_every_configured_release_becomes_a_partition_in_configured_order(instance, tmp_path):
+    first = release_tick(instance, RELEASES)
+    assert [list(r.partition_keys) for r in first.dynamic_partitions_requests] == [["sample-100", "hf-ada0f5b"]]
+    assert [r.partition_key for r in first.run_requests] == ["sample-100"]  # hf:// needs network: not started
+    assert isinstance(release_tick(instance, RELEASES), dg.SkipReason)  # nothing new on the next tick
+    # A third release added to the configuration gets a partition, after the others, and its run.
+    shutil.copytree(SAMPLE / "personas" / "sample-100", tmp_path / "r3")
+    third = release_tick(instance, {**RELEASES, "r3": str(tmp_path / "r3")})
+    assert [r.partition_key for r in third.run_requests] == ["r3"]
+    assert partitions_in_keep_order(persona_releases, instance) == ["sample-100", "hf-ada0f5b", "r3"]
+
+
+def test_monthly_persona_schedule_runs_registered_local_releases_only(instance, tmp_path):
     # As a context manager: it tears its resources down, leaving no instance behind for later tests.
-    with dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 12, 1, 3),
-                                   resources={"persona_source": releases}) as context:
-        result = evaluate(PERSONA_SCHEDULE, context)
-    assert [r.partition_key for r in result] == ["sample-100"]
+    def scheduled():
+        with dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 12, 1, 3),
+                                       resources={"persona_source": PersonaReleases(releases=RELEASES)}) as context:
+            return evaluate(PERSONA_SCHEDULE, context)
+
+    assert isinstance(scheduled(), dg.SkipReason)  # nothing registered yet
+    instance.add_dynamic_partitions(persona_releases.name, list(RELEASES))
+    assert [r.partition_key for r in scheduled()] == ["sample-100"]
     assert PERSONA_SCHEDULE.job_name == "personas_release"
 
 
 def _dagster_cli(home: Path, store: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DAGSTER_HOME": str(home), "CURATION_STORE": str(store),
+    env = {**ENV_DEFAULTS, **os.environ, "DAGSTER_HOME": str(home), "CURATION_STORE": str(store),
            "CURATION_WEB_INBOX": str(SAMPLE / "warc")}
     dagster = Path(sys.executable).with_name("dagster")
     return subprocess.run([str(dagster), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)

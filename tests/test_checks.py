@@ -137,17 +137,12 @@ def test_persona_marginals_match_the_population_on_the_shipped_release_and_not_o
 
 
 @pytest.fixture
-def web_run(tmp_path):
+def web_run(tmp_path, materialise):
     def run(run_config: dict | None = None):
         inbox = tmp_path / "inbox"
         if not inbox.exists():
             shutil.copytree(SAMPLE / "warc" / SNAPSHOT, inbox / SNAPSHOT)
-        with dg.instance_for_test() as instance:
-            instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
-            return dg.materialize(web_assets, partition_key=SNAPSHOT, instance=instance, raise_on_error=False,
-                                  run_config=run_config, resources={
-                                      "dask": DaskResource(), "corpus_store": CorpusStore(root=str(tmp_path / "store")),
-                                      "web_inbox": WebInbox(root=str(inbox))})
+        return materialise(web_assets, SNAPSHOT, raise_on_error=False, run_config=run_config)
     return run
 
 

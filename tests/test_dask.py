@@ -24,7 +24,8 @@ from curation.pii import PiiRedactor
 from curation.spec import StageSpec
 from curation.stage import BatchStats, Decision, DocumentStage
 from resources.corpus_store import CorpusStore
-from resources.dask import DaskResource, address_from_env, mode_from_env
+from assets.definitions import default_resources
+from resources.dask import DaskResource
 
 from conftest import SAMPLE
 
@@ -209,14 +210,22 @@ def test_resource_off_mode_runs_in_process():
         assert connected is None
 
 
-def test_mode_comes_from_the_environment(monkeypatch):
-    monkeypatch.delenv("CURATION_DASK", raising=False)
-    assert DaskResource().mode == "off"
-    monkeypatch.setenv("CURATION_DASK", "local")
-    assert (mode_from_env(), address_from_env()) == ("local", "")
-    monkeypatch.setenv("CURATION_DASK", "tcp://10.0.0.5:8786")
-    resource = DaskResource()
-    assert (resource.mode, resource.scheduler_address) == ("address", "tcp://10.0.0.5:8786")
+def test_the_deployment_cluster_comes_from_the_environment_when_a_run_starts(monkeypatch):
+    seen = []
+
+    @dg.asset
+    def probe(dask: DaskResource) -> None:
+        seen.append(dask.target())
+
+    resource = default_resources()["dask"]  # built once, as the code location does on import
+    for value in ("off", "local", "tcp://10.0.0.5:8786"):
+        monkeypatch.setenv("CURATION_DASK", value)
+        assert dg.materialize([probe], resources={"dask": resource}).success
+    assert seen == [("off", ""), ("local", ""), ("address", "tcp://10.0.0.5:8786")]
+    assert DaskResource(cluster="local", mode="off").target() == ("local", "")  # cluster decides when set
+    monkeypatch.delenv("CURATION_DASK")
+    with pytest.raises(dg.DagsterInvalidConfigError, match="CURATION_DASK"):
+        dg.materialize([probe], resources={"dask": resource})
 
 
 def test_address_mode_without_an_address_is_a_clear_error():

@@ -19,6 +19,8 @@ from resources.corpus_store import CorpusStore
 from resources.dask import DaskResource
 from resources.sources import WebInbox
 
+from conftest import Materialiser
+
 FIRST, SECOND, THIRD = "CC-MAIN-2026-04", "CC-MAIN-2026-08", "CC-MAIN-2026-12"
 EXTRA = "<p>이 문서는 다른 사이트에서 옮겨 온 사본이며, 원문의 내용 가운데 일부 문장은 편집자가 다듬어 새로 작성했습니다.</p>"
 
@@ -37,21 +39,16 @@ def duplicates(store, stage, partition):
 
 
 @pytest.fixture
-def env(tmp_path, sample_dir):
-    inbox = tmp_path / "inbox"
+def env(tmp_path, sample_dir, materialise, instance):
     for snapshot in (FIRST, SECOND):
-        shutil.copytree(sample_dir / "warc" / snapshot, inbox / snapshot)
-    store = str(tmp_path / "store")
-    with dg.instance_for_test() as instance:
-        # Registered newest first: the keep order is by snapshot name, not registration.
-        instance.add_dynamic_partitions(web_snapshots.name, [SECOND, FIRST])
-        resources = {"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(inbox))}
+        shutil.copytree(sample_dir / "warc" / snapshot, tmp_path / "inbox" / snapshot)
+    # Registered newest first: the keep order is by snapshot name, not registration.
+    instance.add_dynamic_partitions(web_snapshots.name, [SECOND, FIRST])
 
-        def materialise(partition, selection=web_assets, raise_on_error=True):
-            return dg.materialize(selection, partition_key=partition, instance=instance,
-                                  resources=resources, raise_on_error=raise_on_error)
+    def materialise_web(partition, selection=web_assets, raise_on_error=True):
+        return materialise(selection, partition, raise_on_error=raise_on_error)
 
-        yield store, materialise
+    return materialise.store, materialise_web
 
 
 def test_second_snapshot_is_deduplicated_against_the_first(env):
@@ -150,17 +147,14 @@ def third_snapshot(sample_dir, folder):
     write_warc(folder / f"{THIRD}-00000.warc.gz", responses)
 
 
-def test_cli_with_an_index_over_three_partitions_decides_as_the_assets(tmp_path, sample_dir):
+def test_cli_with_an_index_over_three_partitions_decides_as_the_assets(tmp_path, sample_dir, materialise):
     inbox = tmp_path / "inbox"
     for snapshot in (FIRST, SECOND):
         shutil.copytree(sample_dir / "warc" / snapshot, inbox / snapshot)
     third_snapshot(sample_dir, inbox / THIRD)
-    store = str(tmp_path / "store")
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(web_snapshots.name, [FIRST, SECOND, THIRD])
-        resources = {"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(inbox))}
-        for partition in (FIRST, SECOND, THIRD):
-            dg.materialize(web_assets, partition_key=partition, instance=instance, resources=resources)
+    store = materialise.store
+    for partition in (FIRST, SECOND, THIRD):
+        assert materialise(web_assets, partition).success
     index = tmp_path / "cli-index"
     for partition in (FIRST, SECOND, THIRD):
         source = tmp_path / f"{partition}.parquet"  # what the dedup assets read: heuristic_filtered's kept
@@ -202,11 +196,10 @@ def test_dedup_assets_on_a_dask_cluster_write_the_same_bytes_and_index(tmp_path,
     for mode in ("off", "local"):
         store = str(tmp_path / mode)
         with dg.instance_for_test() as instance:
-            instance.add_dynamic_partitions(web_snapshots.name, [FIRST, SECOND])
-            resources = {"dask": DaskResource(mode=mode, n_workers=2), "corpus_store": CorpusStore(root=store),
-                         "web_inbox": WebInbox(root=str(inbox))}
+            materialise = Materialiser(tmp_path, instance)
             for partition in (FIRST, SECOND):
-                assert dg.materialize(web_assets, partition_key=partition, instance=instance, resources=resources).success
+                assert materialise(web_assets, partition, corpus_store=CorpusStore(root=store),
+                                   dask=DaskResource(mode=mode, n_workers=2)).success
         written[mode] = {
             "shards": [(read_manifest(store, s, p).kept_shards, read_manifest(store, s, p).reject_shards)
                        for p in (FIRST, SECOND) for s in ("web/exact_deduplicated", "web/fuzzy_deduplicated")],

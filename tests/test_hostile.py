@@ -18,6 +18,8 @@ from resources.corpus_store import CorpusStore
 from resources.dask import DaskResource
 from resources.sources import PersonaReleases, WebInbox
 
+from conftest import Materialiser
+
 SNAPSHOT = "CC-HOSTILE"
 WEB_STAGES = ["warc_records", "extracted_text", "pii_redacted", "language_filtered", "heuristic_filtered",
               "exact_deduplicated", "fuzzy_deduplicated"]
@@ -52,12 +54,10 @@ def assert_chain_accounts_for_everything(store, source, partition, stages, docum
 def hostile_web(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     written = write_hostile_snapshot(root / "inbox" / SNAPSHOT)
-    store = str(root / "store")
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
-        result = dg.materialize(web_assets, partition_key=SNAPSHOT, instance=instance, resources={
-            "dask": DaskResource(), "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(root / "inbox"))})
-    return result, store, written, root
+        materialise = Materialiser(root, instance)
+        result = materialise(web_assets, SNAPSHOT)
+    return result, materialise.store, written, root
 
 
 def test_reader_skips_damaged_records_and_reads_on(hostile_web):
@@ -89,14 +89,12 @@ def test_every_web_record_is_kept_or_rejected_with_a_reason(hostile_web):
     assert {json.loads(r["details"])["warc_file"] for r in reader_rejects} == {"hostile.warc.gz"}
 
 
-def test_every_persona_row_is_kept_or_rejected_with_a_reason(tmp_path, sample_dir):
+def test_every_persona_row_is_kept_or_rejected_with_a_reason(tmp_path, sample_dir, materialise):
     template = pq.read_table(next((sample_dir / "personas" / "sample-100").glob("*.parquet")))
     rows = write_hostile_personas(tmp_path / "release", template)
-    store = str(tmp_path / "store")
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(persona_assets, partition_key="sample-100", instance=instance, resources={
-            "dask": DaskResource(), "corpus_store": CorpusStore(root=store),
-            "persona_source": PersonaReleases(releases={"sample-100": str(tmp_path / "release")})})
+    store = materialise.store
+    result = materialise(persona_assets, "sample-100",
+                         persona_source=PersonaReleases(releases={"sample-100": str(tmp_path / "release")}))
     assert result.success
     reasons = assert_chain_accounts_for_everything(store, "personas", "sample-100", PERSONA_STAGES,
                                                    rows * len(NARRATIVE_FIELDS))

@@ -20,14 +20,9 @@ SNAPSHOT = "CC-MAIN-2026-04"
 
 
 @pytest.fixture
-def env(tmp_path, sample_dir):
-    inbox = tmp_path / "inbox"
-    shutil.copytree(sample_dir / "warc" / SNAPSHOT, inbox / SNAPSHOT)
-    resources = {"dask": DaskResource(), "corpus_store": CorpusStore(root=str(tmp_path / "store")), "web_inbox": WebInbox(root=str(inbox)),
-                 "model_store": ModelStore(root=str(tmp_path / "models")), "reference_corpus": ReferenceCorpus()}
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
-        yield instance, resources, tmp_path
+def env(tmp_path, sample_dir, materialise):
+    shutil.copytree(sample_dir / "warc" / SNAPSHOT, tmp_path / "inbox" / SNAPSHOT)
+    return materialise, tmp_path
 
 
 def status(instance, key, partition=None):
@@ -36,9 +31,10 @@ def status(instance, key, partition=None):
 
 
 def test_models_train_scoring_runs_and_retraining_makes_it_stale(env):
-    instance, resources, tmp_path = env
-    assert dg.materialize(web_assets, partition_key=SNAPSHOT, instance=instance, resources=resources).success
-    trained = dg.materialize(model_assets, instance=instance, resources=resources, selection=model_assets)
+    materialise, tmp_path = env
+    instance = materialise.instance
+    assert materialise(web_assets, SNAPSHOT).success
+    trained = materialise(model_assets, selection=model_assets)
     assert trained.success
     assert (tmp_path / "models" / "quality_model" / "quality.bin").exists()
     assert (tmp_path / "models" / "perplexity_model" / "lm.binary").exists()
@@ -50,8 +46,7 @@ def test_models_train_scoring_runs_and_retraining_makes_it_stale(env):
 
     # min_bucket 0 keeps every document, so that the scored columns can be read back (the
     # sample's web pages are the classifier's own negatives: the default rejects them).
-    scored = dg.materialize(web_scoring, partition_key=SNAPSHOT, instance=instance, resources=resources,
-                            run_config={"ops": {"web__quality_filtered": {"config": {"min_bucket": 0}}}})
+    scored = materialise(web_scoring, SNAPSHOT, run_config={"ops": {"web__quality_filtered": {"config": {"min_bucket": 0}}}})
     assert scored.success
     manifest = read_manifest(str(tmp_path / "store"), "web/quality_filtered", SNAPSHOT)
     assert {"perplexity", "perplexity_bucket", "quality_score", "quality_classifier_bucket", "moore_lewis_score",
@@ -61,19 +56,17 @@ def test_models_train_scoring_runs_and_retraining_makes_it_stale(env):
 
     quality = [a for a in model_assets if a.key.path[-1] == "quality_model"]
     # Re-training to the very same model changes nothing ...
-    assert dg.materialize(quality, instance=instance, resources=resources).success
+    assert materialise(quality).success
     assert status(instance, key, SNAPSHOT) == StaleStatus.FRESH
     # ... a re-trained, different model marks the scored partition stale.
-    assert dg.materialize(quality, instance=instance, resources=resources,
-                          run_config={"ops": {"models__quality_model": {"config": {"max_negatives": 10}}}}).success
+    assert materialise(quality, run_config={"ops": {"models__quality_model": {"config": {"max_negatives": 10}}}}).success
     assert status(instance, key, SNAPSHOT) == StaleStatus.STALE
     assert status(instance, dg.AssetKey(["web", "perplexity_filtered"]), SNAPSHOT) == StaleStatus.FRESH
 
 
 def test_quality_model_without_web_documents_fails_clearly(env):
-    instance, resources, _ = env
-    result = dg.materialize([a for a in model_assets if a.key.path[-1] == "quality_model"], instance=instance,
-                            resources=resources, raise_on_error=False)
+    materialise, _ = env
+    result = materialise([a for a in model_assets if a.key.path[-1] == "quality_model"], raise_on_error=False)
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "materialise web/language_filtered first" in failure.event_specific_data.error.to_string()

@@ -23,7 +23,7 @@ def page(*paragraphs: str) -> bytes:
     return ("<html><body>" + "".join(f"<p>{p}</p>" for p in paragraphs) + "</body></html>").encode()
 
 
-def test_pii_is_redacted_before_every_later_stage(tmp_path):
+def test_pii_is_redacted_before_every_later_stage(tmp_path, materialise):
     with_pii = (f"담당자 주민등록번호 {PII['RRN']}, 전화 {PII['PHONE']}, 이메일 {PII['EMAIL']} 로 연락 주세요. "
                 + PROSE)
     inbox = tmp_path / "inbox" / SNAPSHOT
@@ -32,11 +32,8 @@ def test_pii_is_redacted_before_every_later_stage(tmp_path):
     write_warc(inbox / "a.warc.gz", [
         ("https://pii.kr/a", page(PROSE * 3, with_pii), "text/html", "200 OK"),
         ("https://mirror.pii.kr/a", page(PROSE * 3, with_pii), "text/html", "200 OK")])
-    store = str(tmp_path / "store")
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
-        result = dg.materialize(web_assets, partition_key=SNAPSHOT, instance=instance, resources={
-            "dask": DaskResource(), "corpus_store": CorpusStore(root=store), "web_inbox": WebInbox(root=str(tmp_path / "inbox"))})
+    store = materialise.store
+    result = materialise(web_assets, SNAPSHOT)
     assert result.success
     metadata = result.asset_materializations_for_node("web__pii_redacted")[0].metadata
     assert metadata["pii_redactions_by_type"].value == {"EMAIL": 2, "PHONE": 2, "RRN": 2}

@@ -22,17 +22,16 @@ def test_ui_binds_to_loopback_by_default():
     assert re.search(r'-h "\$\{CURATION_UI_HOST:-127\.0\.0\.1\}"', script)
 
 
-def test_llm_key_comes_from_the_environment_and_stays_out_of_metadata(tmp_path, monkeypatch):
+def test_llm_key_comes_from_the_environment_and_stays_out_of_metadata(tmp_path, monkeypatch, materialise):
     secret = "sk-test-0123456789abcdef"
     monkeypatch.setenv("CURATION_LLM_API_KEY", secret)
     assert not any("key" in name and name != "api_key_env" for name in LLMResource.model_fields)
-    store = str(tmp_path / "store")
+    store = materialise.store
     write_quality_partition(store)
-    with FakeOpenAI(respond) as server, dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
+    instance = materialise.instance
+    with FakeOpenAI(respond) as server:
         llm = LLMResource(base_url=server.base_url, model="m", cache_dir=str(tmp_path / "cache"))
-        result = dg.materialize([rephrased], partition_key=SNAPSHOT, instance=instance,
-                                resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "llm": llm})
+        result = materialise([rephrased], SNAPSHOT, llm=llm)
         assert result.success
         assert all(r["headers"].get("Authorization") == f"Bearer {secret}" for r in server.chat_requests)
         logs = " ".join(record.user_message for record in instance.all_logs(result.run_id))

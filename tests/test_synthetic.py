@@ -4,6 +4,7 @@ resumability), plus the skip when no endpoint is configured."""
 
 import json
 import re
+from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -24,6 +25,8 @@ from openai_server import FakeOpenAI
 from resources.corpus_store import CorpusStore
 from resources.dask import DaskResource
 from resources.llm import LLMResource
+
+from conftest import Materialiser
 
 SNAPSHOT, RELEASE = "CC-SYN", "sample-100"
 PROSE = "서울시는 올해 하반기부터 대중교통 요금 체계를 개편한다고 밝혔다. 시민들은 변화를 대체로 환영했다. "
@@ -117,10 +120,10 @@ def llm_resource(server, tmp_path, **options) -> LLMResource:
 
 
 def materialise_rephrased(store, llm):
+    """A run of web/rephrased in a fresh instance, over the quality partition in `store`."""
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
-        return dg.materialize([rephrased], partition_key=SNAPSHOT, instance=instance,
-                              resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store), "llm": llm})
+        return Materialiser(Path(store).parent, instance)([rephrased], SNAPSHOT, corpus_store=CorpusStore(root=store),
+                                                          llm=llm)
 
 
 def read(store, stage, partition, kind="kept"):
@@ -176,24 +179,20 @@ def test_failed_requests_are_recorded_and_a_rerun_sends_only_those(tmp_path):
         assert "llm_error" not in read_manifest(store, "web/rephrased", SNAPSHOT).rejects_by_reason
 
 
-def test_without_an_endpoint_the_assets_are_skipped_with_instructions(tmp_path):
-    store = str(tmp_path / "store")
+def test_without_an_endpoint_the_assets_are_skipped_with_instructions(materialise):
+    store = materialise.store
     write_quality_partition(store)
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(web_snapshots.name, [SNAPSHOT])
-        result = dg.materialize([rephrased], partition_key=SNAPSHOT, instance=instance,
-                                resources={"dask": DaskResource(), "corpus_store": CorpusStore(root=store),
-                                           "llm": LLMResource(base_url="", model="")})
-        assert result.success
-        assert result.asset_materializations_for_node("web__rephrased") == []
-        messages = " ".join(record.user_message for record in instance.all_logs(result.run_id))
+    result = materialise([rephrased], SNAPSHOT)  # the fixture's LLM resource has no endpoint
+    assert result.success
+    assert result.asset_materializations_for_node("web__rephrased") == []
+    messages = " ".join(record.user_message for record in materialise.instance.all_logs(result.run_id))
     assert "skipped: no LLM endpoint configured" in messages and "CURATION_LLM_BASE_URL" in messages
     with pytest.raises(FileNotFoundError):
         read_manifest(store, "web/rephrased", SNAPSHOT)
 
 
-def test_persona_qa_goes_back_through_the_curation_chain(tmp_path):
-    store = str(tmp_path / "store")
+def test_persona_qa_goes_back_through_the_curation_chain(tmp_path, materialise):
+    store = materialise.store
     personas = pa.table({"id": ["p1", "p2", "p3"], "text": ["서울에 사는 40대 회사원으로 건강에 관심이 많다."] * 3,
                          "source": ["personas"] * 3, "snapshot": [RELEASE] * 3, "url": [None] * 3,
                          "uuid": ["u1", "u2", "u3"], "persona_field": ["persona", "persona", "family_persona"],
@@ -203,10 +202,9 @@ def test_persona_qa_goes_back_through_the_curation_chain(tmp_path):
     writer.write_kept(personas)
     writer.commit(rows_in=3)
     chain = [a for a in synthetic_persona_assets if a.key.path[-1] not in ("perplexity_filtered", "quality_filtered")]
-    with FakeOpenAI(respond) as server, dg.instance_for_test() as instance:
+    with FakeOpenAI(respond) as server:
         server.fail_next("503")
-        result = dg.materialize(chain, partition_key=RELEASE, instance=instance, resources={
-            "dask": DaskResource(), "corpus_store": CorpusStore(root=store), "llm": llm_resource(server, tmp_path)})
+        result = materialise(chain, RELEASE, llm=llm_resource(server, tmp_path))
         assert result.success
         asked = len(server.chat_requests)
     qa_manifest, generated = read(store, "synthetic/persona_qa", RELEASE)
