@@ -68,7 +68,8 @@ def new_release_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinit
         context.log.info(f"new persona releases: {', '.join(new)}")
         return dg.SensorResult(
             dynamic_partitions_requests=[persona_releases.build_add_request(new)],
-            run_requests=[dg.RunRequest(partition_key=name, run_key=f"release-{name}") for name in new if name in local])
+            run_requests=[dg.RunRequest(partition_key=name, run_key=f"release-{name}")
+                          for name in new if name in local])
 
     return new_persona_release
 

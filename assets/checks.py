@@ -26,8 +26,8 @@ import pyarrow as pa
 
 from curation.documents import missing_columns
 from curation.io import Manifest
-from curation.text import hangul_ratio
 from curation.spec import StageSpec
+from curation.text import hangul_ratio
 
 MAX_RATE_JUMP = 0.35
 MIN_DOCUMENTS_FOR_RATE = 20  # below this a rate says little; the check passes with a note
@@ -91,7 +91,8 @@ class KeptObserver:
             self.schema = table.schema
         self.documents += table.num_rows
         if self.purity and "text" in table.column_names:
-            self.with_hangul += sum(hangul_ratio(t or "") >= MIN_HANGUL_SHARE for t in table.column("text").to_pylist())
+            self.with_hangul += sum(hangul_ratio(t or "") >= MIN_HANGUL_SHARE
+                                    for t in table.column("text").to_pylist())
         if self.marginals:
             self.counts["sex"].update(table.column("sex").to_pylist())
             self.counts["age_band"].update(age_band(a) for a in table.column("age").to_pylist())
@@ -135,8 +136,8 @@ def check_results(key: dg.AssetKey, spec: StageSpec, manifest: Manifest, upstrea
     else:
         jump = abs(rate - _rate(previous))
         results.append(dg.AssetCheckResult(check_name=rate_name, passed=jump <= MAX_RATE_JUMP, metadata={
-            "rate": round(rate, 4), "previous_rate": round(_rate(previous), 4), "previous_partition": previous.partition,
-            "jump": round(jump, 4), "max_jump": MAX_RATE_JUMP}))
+            "rate": round(rate, 4), "previous_rate": round(_rate(previous), 4),
+            "previous_partition": previous.partition, "jump": round(jump, 4), "max_jump": MAX_RATE_JUMP}))
     if "language_purity" in spec.checks:
         purity = observer.with_hangul / observer.documents if observer.documents else 1.0
         results.append(dg.AssetCheckResult(check_name="language_purity", passed=purity >= MIN_PURITY,

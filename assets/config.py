@@ -1,7 +1,7 @@
 """Run config classes derived from stage specs: one field per parameter, with the library's
 default, so a default is written once (in the stage's constructor)."""
 
-from typing import Any, Optional
+from typing import Any
 
 import dagster as dg
 import pydantic
@@ -13,7 +13,7 @@ _CONFIG_CLASSES: dict[tuple, type[dg.Config]] = {}
 
 def _field(parameter: Parameter) -> tuple[Any, Any]:
     kind = list[str] if parameter.kind is list else parameter.kind
-    annotation = Optional[kind] if parameter.optional else kind
+    annotation = kind | None if parameter.optional else kind
     default = parameter.json_default()
     if isinstance(default, list):
         return annotation, pydantic.Field(default_factory=lambda d=tuple(default): list(d), description=parameter.help)

@@ -15,7 +15,7 @@ import dagster as dg
 from assets.config import config_class, config_values
 from assets.partitions import partitions_in_keep_order
 from assets.stage_runner import partition_asset, stage_key, upstream_batches, write_split
-from curation.dedup.engine import FUZZY_STAGE, deduplicate_partition, dedup_settings
+from curation.dedup.engine import FUZZY_STAGE, dedup_settings, deduplicate_partition
 from curation.dedup.index import DedupIndex, DedupIndexError
 from curation.spec import StageSpec
 from resources.corpus_store import CorpusStore
@@ -55,7 +55,8 @@ def dedup_asset(source: str, spec: StageSpec, upstream: dg.AssetKey,
         return write_split(
             context, spec, corpus_store, result.split(read()), lambda: result.rows, upstream=upstream,
             extra=lambda: {"earlier_partitions": earlier, "threshold": settings.threshold,
-                           "candidate_pairs": stats.candidate_pairs, "cross_partition_matches": stats.cross_partition_matches,
+                           "candidate_pairs": stats.candidate_pairs,
+                           "cross_partition_matches": stats.cross_partition_matches,
                            "minhash": settings.minhash.as_dict(), "index": index.root},
             run_metadata=lambda: {"index_bytes_read": stats.index_bytes_read, "bytes_read": stats.bytes_read,
                                   "hash_ranges": stats.hash_ranges, "pass_seconds": stats.as_dict()["seconds"]},

@@ -4,13 +4,13 @@
 import dagster as dg
 
 from assets.automation import monthly_persona_schedule, monthly_web_schedule, new_release_sensor, new_snapshot_sensor
+from assets.models import perplexity_model, quality_model
 from assets.partitions import persona_releases, web_snapshots
 from assets.personas import PERSONA_DOCUMENTS, persona_documents, persona_rows
-from assets.models import perplexity_model, quality_model
 from assets.stages import stage_assets
-from curation.catalog import CURATION_CHAIN, SCORING_CHAIN
 from assets.synthetic import PERSONA_QA, persona_qa, rephrased
 from assets.web import EXTRACTED_TEXT, extracted_text, warc_records
+from curation.catalog import CURATION_CHAIN, SCORING_CHAIN
 from resources.corpus_store import CorpusStore
 from resources.dask import DaskResource
 from resources.llm import LLMResource
@@ -34,7 +34,8 @@ def _job(name: str, assets: list, partitions_def, description: str):
                                description=description)
 
 
-web_curation_job = _job("web_curation", web_assets, web_snapshots, "Web assets of one crawl snapshot up to fuzzy dedup.")
+web_curation_job = _job("web_curation", web_assets, web_snapshots,
+                        "Web assets of one crawl snapshot up to fuzzy dedup.")
 personas_curation_job = _job("personas_curation", persona_assets, persona_releases,
                              "Persona assets of one release up to fuzzy dedup.")
 train_models_job = _job("train_models", model_assets, None, "Train the perplexity and quality models.")

@@ -50,7 +50,9 @@ def stage_metadata(manifest: Manifest, partition_url: str, kept_preview: pa.Tabl
     }
     if kept_preview is not None:
         cols = preview_columns(kept_preview, list(preview))
-        metadata["preview_kept"] = dg.MetadataValue.md(markdown_table(kept_preview.slice(0, PREVIEW_ROWS).to_pylist(), cols))
+        metadata["preview_kept"] = dg.MetadataValue.md(
+            markdown_table(kept_preview.slice(0, PREVIEW_ROWS).to_pylist(), cols)
+        )
     if rejected_preview is not None and rejected_preview.num_rows:
         metadata["preview_rejected"] = dg.MetadataValue.md(
             markdown_table(rejected_preview.slice(0, PREVIEW_ROWS).to_pylist(), ["id", "reason", "details", "text"])

@@ -104,7 +104,8 @@ def _web_negatives(context: dg.AssetExecutionContext, store: CorpusStore, limit:
           code_version="2",
           description="Two quality signals, reference prose (hq) against a random sample of Korean web documents "
                       "(lq): a fastText classifier and the Moore-Lewis cross-entropy difference (reference KenLM "
-                      "minus a web KenLM); 20 token-weighted buckets each, fitted on a held-out fifth of both classes.")
+                      "minus a web KenLM); 20 token-weighted buckets each, fitted on a held-out fifth of both "
+                      "classes.")
 def quality_model(context: dg.AssetExecutionContext, config: QualityModelConfig, model_store: ModelStore,
                   reference_corpus: ReferenceCorpus, corpus_store: CorpusStore) -> dg.MaterializeResult:
     negatives = _web_negatives(context, corpus_store, config.max_negatives, config.seed)
@@ -116,7 +117,10 @@ def quality_model(context: dg.AssetExecutionContext, config: QualityModelConfig,
                                                            seed=config.seed), target)
     return dg.MaterializeResult(data_version=model_data_version(target),
                                 metadata={"location": dg.MetadataValue.path(str(target)),
-                                          "positives": card["examples"]["hq"], "negatives": card["examples"]["lq"],
-                                          "calibration_documents": dg.MetadataValue.json(card["calibration_documents"]),
+                                          "positives": card["examples"]["hq"],
+                                          "negatives": card["examples"]["lq"],
+                                          "calibration_documents": dg.MetadataValue.json(
+                                              card["calibration_documents"]),
                                           "thresholds": dg.MetadataValue.json(
-                                              {name: signal["thresholds"] for name, signal in card["signals"].items()})})
+                                              {name: signal["thresholds"]
+                                               for name, signal in card["signals"].items()})})

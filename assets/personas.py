@@ -2,7 +2,7 @@
 narrative field."""
 
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import dagster as dg
 import pyarrow as pa
@@ -10,7 +10,8 @@ import pyarrow as pa
 from assets.partitions import persona_releases
 from assets.stage_runner import partition_asset, upstream_batches, write_partition
 from curation.io import iter_parquet_batches
-from curation.sources.personas import PERSONA_ROW_SCHEMA, conform_persona_batch, persona_documents as documents_of
+from curation.sources.personas import PERSONA_ROW_SCHEMA, conform_persona_batch
+from curation.sources.personas import persona_documents as documents_of
 from curation.spec import StageSpec
 from resources.corpus_store import CorpusStore
 from resources.sources import PersonaReleases

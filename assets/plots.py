@@ -13,9 +13,8 @@ import io
 import json
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-from typing import Sequence
 
 import pyarrow as pa
 

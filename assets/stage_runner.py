@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from typing import Callable, Iterable
 
 import dagster as dg
 import pyarrow as pa
@@ -92,7 +92,8 @@ def write_partition(context: dg.AssetExecutionContext, spec: StageSpec, store: C
 
 
 def write_split(context: dg.AssetExecutionContext, spec: StageSpec, store: CorpusStore, split: Iterable[Split],
-                rows_in: Callable[[], int], upstream: dg.AssetKey | None = None, extra: Callable[[], dict] | None = None,
+                rows_in: Callable[[], int], upstream: dg.AssetKey | None = None,
+                extra: Callable[[], dict] | None = None,
                 run_metadata: Callable[[], dict] | None = None) -> dg.MaterializeResult:
     """Write (kept, rejected, stats) triples into this asset's partition. `rows_in` counts the
     input independently of the split, for the commit's accounting check. The summed stats'
@@ -155,6 +156,7 @@ def _previous_manifest(context: dg.AssetExecutionContext, store: CorpusStore) ->
     return None
 
 
-def upstream_batches(context: dg.AssetExecutionContext, store: CorpusStore, upstream: dg.AssetKey) -> Iterable[pa.Table]:
+def upstream_batches(context: dg.AssetExecutionContext, store: CorpusStore,
+                     upstream: dg.AssetKey) -> Iterable[pa.Table]:
     manifest = store.manifest(stage_key(upstream), context.partition_key)
     return store.iter_batches(manifest)

@@ -4,7 +4,7 @@ code. A spec's parameters become the asset's run config (`config_class`), its mo
 asset's model dependencies, its fed_by the upstream asset of the same source.
 """
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import dagster as dg
 
@@ -13,6 +13,7 @@ from assets.dedup import dedup_asset
 from assets.stage_runner import partition_asset, upstream_batches, write_partition
 from curation.spec import StageSpec
 from resources.corpus_store import CorpusStore
+
 
 def model_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["models", name])

@@ -7,7 +7,7 @@ the graph completes.
 """
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import dagster as dg
 import pyarrow as pa
@@ -16,11 +16,11 @@ from pydantic import Field
 
 from assets.partitions import persona_releases, web_snapshots
 from assets.stage_runner import partition_asset, stage_key, write_split
+from curation.spec import StageSpec
+from curation.stage import with_stats
 from curation.synthetic.persona_qa import QA_SCHEMA, answer_tasks, as_qa_documents, check_question, question_tasks
 from curation.synthetic.rephrase import REPHRASED_SCHEMA, rephrase_tasks
 from curation.synthetic.styles import DEFAULT_ROUTING
-from curation.spec import StageSpec
-from curation.stage import with_stats
 from curation.synthetic.tasks import Outcome, outcome_tables, run_tasks
 from resources.corpus_store import CorpusStore
 from resources.llm import LLMResource

@@ -24,7 +24,8 @@ EXTRACTED_TEXT = dg.AssetKey(["web", EXTRACTED_TEXT_SPEC.name])
 
 
 @partition_asset(WARC_RECORDS, web_snapshots, WARC_RECORDS_SPEC)
-def warc_records(context: dg.AssetExecutionContext, corpus_store: CorpusStore, web_inbox: WebInbox) -> dg.MaterializeResult:
+def warc_records(context: dg.AssetExecutionContext, corpus_store: CorpusStore,
+                 web_inbox: WebInbox) -> dg.MaterializeResult:
     files = web_inbox.snapshot_files(context.partition_key)
     stats = WarcFileStats()
     read = BatchStats()

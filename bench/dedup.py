@@ -143,7 +143,8 @@ def layouts(docs: list[dict], ngram: int, strip: bool) -> tuple[list[dict], set]
     rows = []
     for num_perm, bands in ((112, 14), (128, 16), (128, 32), (112, 28), (96, 24), (256, 32), (260, 20)):
         config = MinHashConfig(ngram=ngram, num_perm=num_perm, bands=bands, strip_spaces=strip)
-        signatures = np.concatenate([MinHasher(config).signatures(texts[i:i + 1000]) for i in range(0, len(texts), 1000)])
+        signatures = np.concatenate([MinHasher(config).signatures(texts[i:i + 1000])
+                                     for i in range(0, len(texts), 1000)])
         for verify in ("none", "estimate", "exact"):
             row = {"num_perm": num_perm, "bands": bands, "rows": num_perm // bands, "verify": verify,
                    **precision_recall(lsh_pairs(signatures, bands, verify, sets), truth)}
@@ -212,7 +213,8 @@ def main() -> int:
     parser.add_argument("--speed-only-ours", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.corpus.exists():
-        subprocess.run([sys.executable, str(ROOT / "bench" / "dedup_corpus.py"), "--out", str(args.corpus)], check=True)
+        subprocess.run([sys.executable, str(ROOT / "bench" / "dedup_corpus.py"), "--out", str(args.corpus)],
+                       check=True)
     docs = read_corpus(args.corpus)
     defaults = MinHashConfig()
     if args.speed_only_ours:  # child process: our throughput with a clean peak RSS
@@ -225,7 +227,8 @@ def main() -> int:
         print("Shingles (exact Jaccard, all pairs):")
         results["shingles"] = shingle_choice(docs)
     if "layouts" not in args.skip:
-        print(f"LSH layouts (n={defaults.ngram}, strip_spaces={defaults.strip_spaces}; truth: all pairs >= {THRESHOLD}):")
+        print(f"LSH layouts (n={defaults.ngram}, strip_spaces={defaults.strip_spaces}; "
+              f"truth: all pairs >= {THRESHOLD}):")
         rows, truth = layouts(docs, defaults.ngram, defaults.strip_spaces)
         results["layouts"] = {"truth_pairs": len(truth), "rows": rows}
     if "peers" not in args.skip:

@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from curation.sources.html import JustextKorean, decode_html  # noqa: E402
 
 SEED = 7553
-BOILERPLATE = ["무단 전재 및 재배포 금지", "ⓒ 2026 한국뉴스. All rights reserved.", "이 페이지는 자동으로 번역되었습니다.",
-               "최종 수정일: 2026년 1월 20일", "관련 기사 더 보기 >", "공유하기 | 인쇄 | 스크랩"]
+BOILERPLATE = ["무단 전재 및 재배포 금지", "ⓒ 2026 한국뉴스. All rights reserved.",
+               "이 페이지는 자동으로 번역되었습니다.", "최종 수정일: 2026년 1월 20일", "관련 기사 더 보기 >",
+               "공유하기 | 인쇄 | 스크랩"]
 SENTENCE_END = re.compile(r"(?<=[.!?다요])\s+")
 
 

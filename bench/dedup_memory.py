@@ -14,7 +14,6 @@ import argparse
 import json
 import random
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -58,7 +57,8 @@ def measure(path: Path, out: Path) -> dict:
                           capture_output=True, text=True, cwd=ROOT, check=True)
     lines = done.stdout.strip().splitlines()
     peak_kb = int(lines[-1].split()[1])
-    return {"summary": lines[-2], "seconds": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak_kb / 1024, 1)}
+    return {"summary": lines[-2], "seconds": round(time.perf_counter() - start, 1),
+            "peak_rss_mb": round(peak_kb / 1024, 1)}
 
 
 def main() -> int:
@@ -69,7 +69,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "dedup_memory.json")
     args = parser.parse_args()
     if not args.corpus.exists():
-        subprocess.run([sys.executable, str(ROOT / "bench" / "dedup_corpus.py"), "--out", str(args.corpus)], check=True)
+        subprocess.run([sys.executable, str(ROOT / "bench" / "dedup_corpus.py"), "--out", str(args.corpus)],
+                       check=True)
     args.work.mkdir(parents=True, exist_ok=True)
     rows = []
     for n in args.sizes:

@@ -3,9 +3,9 @@ partition on 1 and 2 Dask workers, and cross-partition precision / recall.
 
 Documents are generated from the repo's own sample (KLUE sentences and persona narratives,
 data/sample): each original joins 2-6 random sentences (~300 characters); a partition holds
-70 % originals, 10 % exact copies and 20 % near copies (0.5-7 % of characters replaced, so that many straddle Jaccard 0.8) of
-documents drawn uniformly from itself and every earlier partition. Any document can be
-regenerated from (partition, row), so no pool is held in memory.
+70 % originals, 10 % exact copies and 20 % near copies (0.5-7 % of characters replaced, so
+that many straddle Jaccard 0.8) of documents drawn uniformly from itself and every earlier
+partition. Any document can be regenerated from (partition, row), so no pool is held in memory.
 
     python bench/dedup_scale.py history [--partitions 10] [--rows 200000]
     python bench/dedup_scale.py memory [--rows 5000000] [--workers 1 2]
@@ -152,7 +152,8 @@ def one(args: argparse.Namespace) -> int:
 
 def run_one(input_path: Path, name: str, index: Path, dask: str = "", workers: int = 0,
             budget_mb: float = 512, map_rows: int = 16384, pin: str = "") -> dict:
-    command = (["taskset", "-c", pin] if pin else []) + [sys.executable, str(Path(__file__).resolve()), "one", str(input_path), "--name", name,
+    command = (["taskset", "-c", pin] if pin else []) + [sys.executable, str(Path(__file__).resolve()), "one",
+               str(input_path), "--name", name,
                "--index", str(index), "--output", str(OUT / "kept" / f"{name}.parquet"),
                "--budget-mb", str(budget_mb), "--map-rows", str(map_rows)]
     if dask:
@@ -235,7 +236,7 @@ def cross(args: argparse.Namespace) -> dict:
     signatures = [MinHasher(config).signatures(t) for t in texts]
 
     def edges(result):
-        a_ord, a_row = result.edges[0] >> 40, result.edges[0] & ((1 << 40) - 1)
+        a_row = result.edges[0] & ((1 << 40) - 1)
         b_ord, b_row = result.edges[1] >> 40, result.edges[1] & ((1 << 40) - 1)
         within = {(int(x), int(y)) for x, y, o in zip(a_row, b_row, b_ord) if o == 1}
         across = {(int(x), int(kept_first[y])) for x, y, o in zip(a_row, b_row, b_ord) if o == 0}
@@ -297,14 +298,15 @@ def peers(args: argparse.Namespace) -> dict:
         figures = run_one(path, name, index, pin=core)
         all_ids = set(pq.read_table(path, columns=["id"]).column("id").to_pylist())
         kept = set(pq.read_table(OUT / "kept" / f"{name}.parquet", columns=["id"]).column("id").to_pylist())
-        return all_ids - kept, {"peer": "ours", "seconds": figures["seconds"], "wall_with_start": round(time.perf_counter() - start, 2),
+        return all_ids - kept, {"peer": "ours", "seconds": figures["seconds"],
+                                "wall_with_start": round(time.perf_counter() - start, 2),
                                 "docs_per_second": round(figures["rows"] / figures["seconds"], 1),
                                 "peak_rss_mb": figures["driver_peak_rss_mb"], "documents": figures["rows"]}
 
     def peer(path: Path, which: str, tokenizer: str = "kiwi") -> tuple[set[str], dict]:
         removed_path = OUT / f"removed-{which}-{tokenizer}.json"
-        done = subprocess.run(["taskset", "-c", core, str(venv), str(ROOT / "bench" / "dedup_scale_peers.py"), str(path),
-                               "--peer", which, "--tokenizer", tokenizer, "--removed", str(removed_path)],
+        done = subprocess.run(["taskset", "-c", core, str(venv), str(ROOT / "bench" / "dedup_scale_peers.py"),
+                               str(path), "--peer", which, "--tokenizer", tokenizer, "--removed", str(removed_path)],
                               capture_output=True, text=True, cwd=ROOT)
         if done.returncode:
             raise RuntimeError(done.stderr[-3000:])
@@ -323,14 +325,16 @@ def peers(args: argparse.Namespace) -> dict:
     if args.speed_rows:
         big = OUT / "data" / f"rows{args.speed_rows}-p00.parquet"
         Corpus(args.speed_rows).write(0, big)
-        for removed, figures in (ours(big, "peers-big"), peer(big, "datatrove", "whitespace"), peer(big, "datasketch")):
+        for removed, figures in (ours(big, "peers-big"), peer(big, "datatrove", "whitespace"),
+                                 peer(big, "datasketch")):
             speed.append({**figures, "removed": len(removed)})
             print(json.dumps(speed[-1]), flush=True)
     return {"documents": len(ids), "truth_duplicates": len(truth), "core": core, "accuracy": accuracy,
             "speed_documents": args.speed_rows, "speed": speed}
 
 
-def all_pairs_at_least(queries: list[np.ndarray], targets: list[np.ndarray], threshold: float = 0.8) -> list[tuple[int, int]]:
+def all_pairs_at_least(queries: list[np.ndarray], targets: list[np.ndarray],
+                       threshold: float = 0.8) -> list[tuple[int, int]]:
     """Brute force: every (query, target) with exact Jaccard >= threshold, by intersecting
     each query's shingles with all targets' at once."""
     values = np.concatenate(targets)
@@ -341,10 +345,12 @@ def all_pairs_at_least(queries: list[np.ndarray], targets: list[np.ndarray], thr
     found = []
     for x, shingles in enumerate(queries):
         lo, hi = np.searchsorted(values, shingles, side="left"), np.searchsorted(values, shingles, side="right")
-        hits = owner[np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist()) if b > a] or [np.empty(0, np.int64)])]
+        hits = owner[np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist()) if b > a]
+                                    or [np.empty(0, np.int64)])]
         inter = np.bincount(hits, minlength=len(targets))
         jaccard = inter / (shingles.shape[0] + sizes - inter)
-        found.extend((x, int(y)) for y in np.flatnonzero(jaccard >= threshold).tolist() if y != x or queries is not targets)
+        found.extend((x, int(y)) for y in np.flatnonzero(jaccard >= threshold).tolist()
+                     if y != x or queries is not targets)
     return found
 
 

@@ -59,13 +59,19 @@ def datasketch_run(path: str, num_perm: int, threshold: float) -> tuple[list[str
         sketches[doc_id] = sketch
     seconds = time.perf_counter() - start
     return removed, {"peer": "datasketch", "version": version("datasketch"), "seconds": round(seconds, 3),
-                     "settings": {"num_perm": num_perm, "threshold": threshold, "bands_rows": list(lsh.b_r if hasattr(lsh, "b_r") else (lsh.b, lsh.r)),
+                     "settings": {"num_perm": num_perm, "threshold": threshold,
+                                  "bands_rows": list(lsh.b_r if hasattr(lsh, "b_r") else (lsh.b, lsh.r)),
                                   "shingles": "char 3-grams, NFKC, lower case, spaces removed"}}
 
 
 def datatrove_run(path: str, tokenizer: str) -> tuple[list[str], dict]:
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
+    from datatrove.pipeline.dedup import (
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
     from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.pipeline.readers import ParquetReader
     from datatrove.pipeline.writers import ParquetWriter
@@ -86,16 +92,20 @@ def datatrove_run(path: str, tokenizer: str) -> tuple[list[str], dict]:
         return ParquetReader(str(source), glob_pattern="*.parquet", read_metadata=False, text_key="text", id_key="id")
 
     steps = [
-        ([reader(), MinhashDedupSignature(output_folder=str(work / "signatures"), config=config, language=words())], 1),
-        ([MinhashDedupBuckets(input_folder=str(work / "signatures"), output_folder=str(work / "buckets"), config=config)], 14),
-        ([MinhashDedupCluster(input_folder=str(work / "buckets"), output_folder=str(work / "remove_ids"), config=config)], 1),
+        ([reader(), MinhashDedupSignature(output_folder=str(work / "signatures"), config=config,
+                                          language=words())], 1),
+        ([MinhashDedupBuckets(input_folder=str(work / "signatures"), output_folder=str(work / "buckets"),
+                              config=config)], 14),
+        ([MinhashDedupCluster(input_folder=str(work / "buckets"), output_folder=str(work / "remove_ids"),
+                              config=config)], 1),
         ([reader(), MinhashDedupFilter(input_folder=str(work / "remove_ids"),
                                        exclusion_writer=ParquetWriter(str(work / "removed")))], 1),
     ]
     seconds = []
     for number, (pipeline, tasks) in enumerate(steps):
         start = time.perf_counter()
-        LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1, logging_dir=str(work / "logs" / str(number))).run()
+        LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1,
+                              logging_dir=str(work / "logs" / str(number))).run()
         seconds.append(round(time.perf_counter() - start, 3))
     removed = []
     for file in sorted((work / "removed").glob("*.parquet")):

@@ -47,14 +47,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from curation.dedup.engine import DedupSettings, deduplicate_partition  # noqa: E402
-from curation.stage import BatchStats  # noqa: E402
 from curation.documents import REJECT_SCHEMA  # noqa: E402
 from curation.heuristics import HeuristicFilter  # noqa: E402
 from curation.io import DEFAULT_BATCH_ROWS, iter_parquet_batches  # noqa: E402
 from curation.langid import LanguageFilter  # noqa: E402
 from curation.perplexity import PerplexityFilter, PerplexityScorer, train_perplexity_model  # noqa: E402
 from curation.quality import DEFAULT_MIN_BUCKET, QualityFilter, QualityScorer, train_quality_model  # noqa: E402
-from curation.stage import text_column  # noqa: E402
+from curation.stage import BatchStats, text_column  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 MODELS = ROOT / "out" / "bench" / "models"
@@ -113,7 +112,8 @@ def train(models: Path, data: Path) -> dict:
     negatives = web_sample(data, NEGATIVES)
     start = time.perf_counter()
     train_quality_model(reference, negatives, models / "quality", language_model_dir=models / "perplexity")
-    card = {"perplexity_seconds": round(perplexity_seconds, 1), "quality_seconds": round(time.perf_counter() - start, 1),
+    card = {"perplexity_seconds": round(perplexity_seconds, 1),
+            "quality_seconds": round(time.perf_counter() - start, 1),
             "reference_texts": len(reference), "negative_texts": len(negatives),
             "perplexity_cutoffs": [perplexity_card["head_max"], perplexity_card["middle_max"]]}
     card_path.write_text(json.dumps(card, indent=2) + "\n")
@@ -202,7 +202,8 @@ def run(corpus: Path, models: Path, work: Path) -> dict:
     filtered = Sink(work / "filtered.parquet")
     totals: dict[str, BatchStats] = {}
     rows_in = 0
-    for batch in timed(iter_parquet_batches(shards, columns=["id", "text"], batch_rows=DEFAULT_BATCH_ROWS), timer, "read"):
+    for batch in timed(iter_parquet_batches(shards, columns=["id", "text"], batch_rows=DEFAULT_BATCH_ROWS),
+                       timer, "read"):
         rows_in += batch.num_rows
         kept, start = through(filters, batch, timer, rejects, totals)
         filtered.write(kept)
@@ -243,11 +244,12 @@ def run(corpus: Path, models: Path, work: Path) -> dict:
         raise RuntimeError(f"accounting: {rows_in} in, {curated.rows} kept + {rejects.rows} rejected")
     return {"pipeline": "ours", "documents": rows_in, "seconds": round(seconds, 3),
             "docs_per_second": round(rows_in / seconds, 1),
-            "cpu_seconds": round(cpu, 3), "docs_per_cpu_second": round(rows_in / cpu, 1), "seconds_per_million_docs": round(seconds / rows_in * 1e6, 1),
+            "cpu_seconds": round(cpu, 3), "docs_per_cpu_second": round(rows_in / cpu, 1),
+            "seconds_per_million_docs": round(seconds / rows_in * 1e6, 1),
             "stage_seconds": {k: round(v, 3) for k, v in timer.seconds.items()},
             "counts": counts, "kept": curated.rows, "rejected": rejects.rows,
             "output_bytes": sum(p.stat().st_size for p in work.glob("*.parquet")),
-            "batch_rows": DEFAULT_BATCH_ROWS, "minhash": hasher.config.as_dict(), "threshold": 0.8,
+            "batch_rows": DEFAULT_BATCH_ROWS, "minhash": DedupSettings().minhash.as_dict(), "threshold": 0.8,
             "quality_min_bucket": DEFAULT_MIN_BUCKET, "perplexity_reject": []}
 
 
@@ -257,7 +259,8 @@ def main() -> int:
     parser.add_argument("corpus", type=Path, nargs="?")
     parser.add_argument("--models", type=Path, default=MODELS)
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--work", type=Path, default=None, help="output folder (default out/bench/e2e/ours-<corpus name>)")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="output folder (default out/bench/e2e/ours-<corpus name>)")
     parser.add_argument("--cpu", type=int, default=None, help="core to pin to (default: the last)")
     parser.add_argument("--keep-output", action="store_true", help="leave the Parquet outputs in --work")
     args = parser.parse_args()

@@ -81,15 +81,20 @@ def main() -> int:
         core = max(os.sched_getaffinity(0)) if args.cpu is None else args.cpu
         os.sched_setaffinity(0, {core})
 
+    import pyarrow.parquet as pq
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
+    from datatrove.pipeline.dedup import (
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
     from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter, LanguageFilter
     from datatrove.pipeline.readers import ParquetReader
     from datatrove.pipeline.writers import ParquetWriter
     from datatrove.utils.logging import logger
     from datatrove.utils.word_tokenizers import KiwiTokenizer, WhitespaceTokenizer
-    import pyarrow.parquet as pq
     from fasttext.FastText import _FastText
 
     logger.remove()  # its default sink; the executors still log per task to stderr (run.sh keeps it in a file)
@@ -133,10 +138,12 @@ def main() -> int:
         "minhash_signature": (lambda: [reader(work / "filtered"), MinhashDedupSignature(
             output_folder=str(work / "signatures"), config=config, language=tokenizer())], 1),
         "minhash_buckets": (lambda: [MinhashDedupBuckets(input_folder=str(work / "signatures"),
-                                                         output_folder=str(work / "buckets"), config=config)], NUM_BUCKETS),
+                                                         output_folder=str(work / "buckets"), config=config)],
+                            NUM_BUCKETS),
         "minhash_cluster": (lambda: [MinhashDedupCluster(input_folder=str(work / "buckets"),
                                                          output_folder=str(work / "remove_ids"), config=config)], 1),
-        "minhash_filter": (lambda: [reader(work / "filtered"), MinhashDedupFilter(input_folder=str(work / "remove_ids")),
+        "minhash_filter": (lambda: [reader(work / "filtered"),
+                                    MinhashDedupFilter(input_folder=str(work / "remove_ids")),
                                     ParquetWriter(str(work / "deduplicated"), output_filename="${rank}.parquet")], 1),
     }
     seconds: dict[str, float] = {}
@@ -164,7 +171,8 @@ def main() -> int:
         "seconds_per_million_docs": round(total / documents * 1e6, 1) if documents else None,
         "stage_seconds": seconds, "kept": kept, "counts": counts,
         "settings": {"language_threshold": 0.65, "lid_model": os.path.basename(lid_model),
-                     "word_tokenizer": type(tokenizer()).__name__, "gopher_stop_words": KOREAN_STOP_WORDS if args.tokenizer == "kiwi" else None,
+                     "word_tokenizer": type(tokenizer()).__name__,
+                     "gopher_stop_words": KOREAN_STOP_WORDS if args.tokenizer == "kiwi" else None,
                      "gopher_min_avg_word_length": 1, "minhash": str(config), "buckets_tasks": NUM_BUCKETS},
         "cpu": core, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }

@@ -29,7 +29,8 @@ RUNS = ROOT / "out" / "bench" / "runs"
 CORPORA = ROOT / "out" / "bench" / "corpus"
 PROJECT_PYTHON = ROOT / ".venv" / "bin" / "python"
 PEERS_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
-WORK_DONE = "language ID + heuristics + exact dedup + MinHash fuzzy dedup (verified) + perplexity + quality (2 signals)"
+WORK_DONE = ("language ID + heuristics + exact dedup + MinHash fuzzy dedup (verified) + perplexity "
+             "+ quality (2 signals)")
 PEER_WORK = "LanguageFilter + GopherRepetition + GopherQuality + MinHash (signature, buckets, cluster, filter)"
 
 
@@ -158,7 +159,8 @@ def summary_md(e2e: dict, scaling: dict, gpu: dict, training: dict) -> str:
     lines += ["", f"Time per document at the largest size / at the smallest: **{scaling['per_doc_cost_ratio']}** "
               f"(log-log exponent of wall time against documents: {scaling['time_exponent']}; 1 = linear). "
               f"Peak memory: {scaling['memory_note']}", "",
-              f"Model training (once, excluded from throughput): perplexity model {training.get('perplexity_seconds')} s, "
+              "Model training (once, excluded from throughput): "
+              f"perplexity model {training.get('perplexity_seconds')} s, "
               f"quality model {training.get('quality_seconds')} s.", "", "## GPU dedup", ""]
     if gpu.get("measured"):
         lines += ["| path | signatures docs/s | signatures + fuzzy decision docs/s |", "|---|---|---|",
@@ -197,13 +199,16 @@ def main() -> int:
     for n in sizes:
         folder, card = corpus(n)
         cards[n] = card
-        ours[n] = run_json(f"ours-n{n}", [PROJECT_PYTHON, ROOT / "bench" / "e2e.py", "run", folder, *pin], args.reuse, card)
+        ours[n] = run_json(f"ours-n{n}", [PROJECT_PYTHON, ROOT / "bench" / "e2e.py", "run", folder, *pin],
+                           args.reuse, card)
         for tokenizer, wanted in (("whitespace", args.peer_sizes), ("kiwi", args.kiwi_sizes)):
             if n in wanted:
-                result = run_json(f"datatrove-{tokenizer}-n{n}", [PEERS_PYTHON, ROOT / "bench" / "e2e_peers.py", folder,
-                                                                  "--tokenizer", tokenizer, *pin], args.reuse, card)
+                result = run_json(f"datatrove-{tokenizer}-n{n}",
+                                  [PEERS_PYTHON, ROOT / "bench" / "e2e_peers.py", folder, "--tokenizer", tokenizer,
+                                   *pin], args.reuse, card)
                 result["ratio_ours_over_peer"] = round(ours[n]["docs_per_second"] / result["docs_per_second"], 1)
-                result["ratio_ours_over_peer_cpu"] = round(ours[n]["docs_per_cpu_second"] / result["docs_per_cpu_second"], 1)
+                result["ratio_ours_over_peer_cpu"] = round(ours[n]["docs_per_cpu_second"]
+                                                           / result["docs_per_cpu_second"], 1)
                 peers.setdefault(n, []).append(result)
     gpu_size = min(sizes, key=lambda n: abs(n - args.gpu_limit))
     gpu = run_json("gpu", [PROJECT_PYTHON, ROOT / "bench" / "gpu_dedup.py", CORPORA / f"n{gpu_size}",
@@ -211,7 +216,8 @@ def main() -> int:
 
     first = cards[sizes[0]]
     description = (f"{first['mean_chars']} characters per document on average; 72 % fresh recombined prose, "
-                   "18 % near, exact and sentence-shuffled copies, 5 % comments, 3 % other languages, 2 % spam and menus")
+                   "18 % near, exact and sentence-shuffled copies, 5 % comments, 3 % other languages, "
+                   "2 % spam and menus")
     e2e = {"machine": info, "corpus_description": description, "work": {"ours": WORK_DONE, "datatrove": PEER_WORK},
            "training": training,
            "comparisons": [{"documents": n, "corpus": cards[n], "ours": ours[n], "peers": peers[n]}
@@ -238,9 +244,9 @@ def main() -> int:
     exponent = loglog_slope([(r["documents"], r["seconds"]) for r in runs])
     if len(runs) >= 2:
         slope = (large["peak_rss_mb"] - runs[-2]["peak_rss_mb"]) / (large["documents"] - runs[-2]["documents"])
-        memory_note = (f"{small['peak_rss_mb']:,} MB at {small['documents']:,} documents, {large['peak_rss_mb']:,} MB at "
-                       f"{large['documents']:,} (about {round(slope * 1e6):,} MB per million documents between the two "
-                       f"largest sizes).")
+        memory_note = (f"{small['peak_rss_mb']:,} MB at {small['documents']:,} documents, "
+                       f"{large['peak_rss_mb']:,} MB at {large['documents']:,} "
+                       f"(about {round(slope * 1e6):,} MB per million documents between the two largest sizes).")
     else:
         memory_note = f"{small['peak_rss_mb']:,} MB."
     scaling = {"machine": info, "runs": runs, "per_doc_cost_ratio": per_doc_ratio, "time_exponent": exponent,
@@ -248,7 +254,8 @@ def main() -> int:
     (RESULTS / "scaling.json").write_text(json.dumps(scaling, ensure_ascii=False, indent=2) + "\n")
     (RESULTS / "gpu.json").write_text(json.dumps(gpu, ensure_ascii=False, indent=2) + "\n")
     (RESULTS / "SUMMARY.md").write_text(summary_md(e2e, scaling, gpu, training))
-    log(f"wrote {', '.join(str(p.relative_to(ROOT)) for p in (RESULTS / 'e2e.json', RESULTS / 'scaling.json', RESULTS / 'gpu.json', RESULTS / 'SUMMARY.md'))}")
+    written = (RESULTS / "e2e.json", RESULTS / "scaling.json", RESULTS / "gpu.json", RESULTS / "SUMMARY.md")
+    log(f"wrote {', '.join(str(p.relative_to(ROOT)) for p in written)}")
     return 0
 
 

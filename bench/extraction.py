@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curation.text import HANGUL_LETTER  # noqa: E402
 from curation.sources.html import JustextKorean, decode_html  # noqa: E402
+from curation.text import HANGUL_LETTER  # noqa: E402
 
 SKIP = {"head", "title", "script", "style", "noscript", "template", "svg", "math", "header", "footer", "nav", "aside"}
 BLOCK = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "dt", "dd", "td", "th", "tr", "table", "pre",
@@ -83,12 +83,12 @@ def norm(line: str) -> str:
 
 
 def score(output: str, reference: list[str]) -> tuple[int, int, int, int]:
-    lines = {norm(l) for l in output.splitlines() if norm(l)}
+    lines = {norm(line) for line in output.splitlines() if norm(line)}
     ref_set = set(reference)
     prose = [p for p in ref_set if len(HANGUL_LETTER.findall(p)) >= 20]
     found = sum(len(p) for p in prose if p in lines)
-    good = sum(len(l) for l in lines if l in ref_set)
-    return found, sum(len(p) for p in prose), good, sum(len(l) for l in lines)
+    good = sum(len(line) for line in lines if line in ref_set)
+    return found, sum(len(p) for p in prose), good, sum(len(line) for line in lines)
 
 
 def main() -> None:

@@ -60,7 +60,8 @@ def read(corpus: Path, limit: int, batch_rows: int) -> tuple[list[str], list[lis
     return ids, batches
 
 
-def measure(backend: str, ids: list[str], batches: list[list[str]], config: MinHashConfig) -> tuple[dict, np.ndarray, list]:
+def measure(backend: str, ids: list[str], batches: list[list[str]],
+            config: MinHashConfig) -> tuple[dict, np.ndarray, list]:
     hasher, used = make_hasher(config, backend)
     hasher.signatures(batches[0][:256])  # warm-up: kernels compiled, pools allocated
     start = time.perf_counter()
@@ -84,7 +85,8 @@ def main() -> int:
     parser.add_argument("--batch-rows", type=int, default=10_000)
     args = parser.parse_args()
     cupy, why = gpu_array_module()
-    out = {"cpu": cpu_model(), "cpu_cores_visible": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
+    out = {"cpu": cpu_model(),
+           "cpu_cores_visible": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
     if cupy is None:
         print(json.dumps({**out, "measured": False, "reason": f"not measured: no GPU ({why})"}, ensure_ascii=False))
         return 0

@@ -218,14 +218,16 @@ def ip(rng: random.Random) -> tuple[str, str]:
 # --- Sentence templates: {v} the value, {sep} a label separator, {josa} a particle ---------
 
 TEMPLATES = {
-    "RRN": ["주민등록번호{sep}{v}", "본인 확인을 위해 주민번호 {v}{josa} 입력했습니다.", "성명: {name}, 주민등록번호: {v}",
-            "신청인 {name}({v})", "주민번호 앞자리와 뒷자리를 모두 적어 주세요 → {v}", "{name} {v} 서울시 강남구",
+    "RRN": ["주민등록번호{sep}{v}", "본인 확인을 위해 주민번호 {v}{josa} 입력했습니다.",
+            "성명: {name}, 주민등록번호: {v}", "신청인 {name}({v})",
+            "주민번호 앞자리와 뒷자리를 모두 적어 주세요 → {v}", "{name} {v} 서울시 강남구",
             "가입자 정보\n이름{sep}{name}\n주민번호{sep}{v}", "주민등록번호는 {v}이며 연락처는 따로 적겠습니다."],
-    "FRN": ["외국인등록번호{sep}{v}", "외국인 등록번호 {v}{josa} 확인 부탁드립니다.", "성명: {name} / 외국인등록번호: {v}",
-            "체류자격 E-9, 등록번호 {v}", "{name}({v}) 근로계약서 첨부"],
-    "PHONE": ["연락처{sep}{v}", "자세한 문의는 {v}{josa} 연락 주세요.", "담당자 {name} ({v})", "휴대폰: {v} / 이메일은 따로",
-              "예약은 전화 {v}번으로 가능합니다.", "문자 주시면 답장 드릴게요 {v}", "고객센터{sep}{v}(평일 9시~18시)",
-              "☎ {v}", "Tel. {v}  Fax. 준비 중", "{name} 선생님 번호가 {v}{josa} 바뀌었대요", "H.P{sep}{v}"],
+    "FRN": ["외국인등록번호{sep}{v}", "외국인 등록번호 {v}{josa} 확인 부탁드립니다.",
+            "성명: {name} / 외국인등록번호: {v}", "체류자격 E-9, 등록번호 {v}", "{name}({v}) 근로계약서 첨부"],
+    "PHONE": ["연락처{sep}{v}", "자세한 문의는 {v}{josa} 연락 주세요.", "담당자 {name} ({v})",
+              "휴대폰: {v} / 이메일은 따로", "예약은 전화 {v}번으로 가능합니다.", "문자 주시면 답장 드릴게요 {v}",
+              "고객센터{sep}{v}(평일 9시~18시)", "☎ {v}", "Tel. {v}  Fax. 준비 중",
+              "{name} 선생님 번호가 {v}{josa} 바뀌었대요", "H.P{sep}{v}"],
     "EMAIL": ["이메일{sep}{v}", "메일은 {v}{josa} 보내 주세요.", "문의: {v}", "{name}({v})님이 공유한 문서입니다.",
               "E-mail: {v}", "보내는 사람: {name} <{v}>", "결과는 {v}으로 회신드리겠습니다."],
     "CARD": ["카드번호{sep}{v}", "결제하신 카드 {v}{josa} 승인이 취소되었습니다.", "카드 번호 {v} 유효기간 12/27",
@@ -235,11 +237,14 @@ TEMPLATES = {
                 "회비는 {bank} {v} {name}에게 보내 주시면 됩니다.", "송금은 {v}{josa} 부탁드립니다.",
                 "{name} {bank} 계좌 {v}", "여기로 보내 주세요 {v} {name}"],
     "BRN": ["사업자등록번호{sep}{v}", "상호: {company} | 대표: {name} | 사업자번호: {v}", "(주){company} 사업자 {v}",
-            "{company} 대표 {name} 사업자등록번호 {v} 통신판매업신고 제2023-서울강남-01234호", "등록번호 {v}{josa} 조회했습니다."],
-    "PASSPORT": ["여권번호{sep}{v}", "여권 번호는 {v}입니다.", "Passport No. {v}", "{name} 여권({v}) 만료일 2031.05.20",
-                 "탑승객 {name}, 여권 {v}", "신규 여권 {v}{josa} 발급되었습니다."],
-    "IP": ["접속 IP{sep}{v}", "서버 주소는 {v}입니다.", "[2024-03-02 11:20:33] {v} 로그인 실패", "공유기 설정은 {v}에 접속해서 하세요.",
-           "{v}에서 비정상적인 접근이 감지되었습니다.", "DNS를 {v}{josa} 바꾸니 빨라졌어요.", "허용 목록: {v}, 그 외 차단"],
+            "{company} 대표 {name} 사업자등록번호 {v} 통신판매업신고 제2023-서울강남-01234호",
+            "등록번호 {v}{josa} 조회했습니다."],
+    "PASSPORT": ["여권번호{sep}{v}", "여권 번호는 {v}입니다.", "Passport No. {v}",
+                 "{name} 여권({v}) 만료일 2031.05.20", "탑승객 {name}, 여권 {v}",
+                 "신규 여권 {v}{josa} 발급되었습니다."],
+    "IP": ["접속 IP{sep}{v}", "서버 주소는 {v}입니다.", "[2024-03-02 11:20:33] {v} 로그인 실패",
+           "공유기 설정은 {v}에 접속해서 하세요.", "{v}에서 비정상적인 접근이 감지되었습니다.",
+           "DNS를 {v}{josa} 바꾸니 빨라졌어요.", "허용 목록: {v}, 그 외 차단"],
 }
 
 
@@ -288,12 +293,14 @@ def negative(rng: random.Random) -> tuple[str, str]:
 
     kinds = {
         "order": lambda: [f"주문번호 {ymd8}-{d(7)} 상품이 출고되었습니다.", f"주문번호: {ymd8}{d(6)}",
-                          f"주문 {ymd}{d(7)}건 입금 확인", f"거래번호 {ymd8}{d(8)} 승인 완료", f"예약번호 {d(10)}로 조회하세요."],
+                          f"주문 {ymd}{d(7)}건 입금 확인", f"거래번호 {ymd8}{d(8)} 승인 완료",
+                          f"예약번호 {d(10)}로 조회하세요."],
         "date": lambda: [f"{day:%Y-%m-%d} 기준 자료입니다.", f"작성일 {day:%Y.%m.%d}", f"{day:%y.%m.%d} 업데이트",
                          f"{day.year}년 {day.month}월 {day.day}일에 개최", f"기간: {day:%Y.%m.%d} ~ {later:%Y.%m.%d}",
                          f"{day:%Y/%m/%d} 입고 예정", f"신한은행 {day:%Y-%m-%d} 공시"],
         "time": lambda: [f"{day:%Y-%m-%d} {r(0, 23):02d}:{r(0, 59):02d}:{r(0, 59):02d}에 접수",
-                         f"오후 {r(1, 11)}:{r(0, 59):02d} 출발", f"기록 {r(0, 2)}:{r(0, 59):02d}:{r(0, 59):02d}.{r(0, 99)}"],
+                         f"오후 {r(1, 11)}:{r(0, 59):02d} 출발",
+                         f"기록 {r(0, 2)}:{r(0, 59):02d}:{r(0, 59):02d}.{r(0, 99)}"],
         "price": lambda: [f"가격은 {r(1000, 9999999):,}원입니다.", f"₩{r(1000, 999999):,} 결제 예정",
                           f"총 {r(1, 99)}만 {r(1, 9)},{d(3)}원", f"입금액 {r(10000, 5000000):,}원 확인",
                           f"잔액 {r(1000000, 99999999):,}원 (국민은행)"],
@@ -309,8 +316,8 @@ def negative(rng: random.Random) -> tuple[str, str]:
                          f"ISBN 89-{d(4)}-{d(3)}-{d(1)}"],
         "tracking": lambda: [f"운송장번호 {d(12)}", f"CJ대한통운 {d(4)}-{d(4)}-{d(4)} 배송 중",
                              f"우체국 등기 {rng.choice('67')}{d(12)}", f"송장 {d(4)}-{d(4)}-{d(4)}로 조회"],
-        "zip": lambda: [f"서울 강남구 테헤란로 {r(1, 500)} (우: {r(1000, 63644):05d})", f"우편번호 {r(1000, 63644):05d}",
-                        f"{r(1000, 63644):05d} 경기도 성남시 분당구"],
+        "zip": lambda: [f"서울 강남구 테헤란로 {r(1, 500)} (우: {r(1000, 63644):05d})",
+                        f"우편번호 {r(1000, 63644):05d}", f"{r(1000, 63644):05d} 경기도 성남시 분당구"],
         "corporate": lambda: [f"법인등록번호 {rng.choice(['1101', '1301', '1346', '1201', '1601'])}"
                               f"{rng.choice(['11', '71', '81'])}-{d(7)}"],
         "bad_date_id": lambda: [f"관리번호 {r(0, 99):02d}{r(13, 99)}{d(2)}-{d(7)}"],  # month 13-99
@@ -334,11 +341,13 @@ def negative(rng: random.Random) -> tuple[str, str]:
         "stats": lambda: [f"참가자 {r(1000, 99999):,}명", f"{r(2000, 2023)}-{r(2000, 2024)} 시즌",
                           f"전화 상담 {r(100, 9999)}건 처리",
                           f"계좌 개설 {r(1000, 99999):,}좌 돌파"],
-        "doc_number": lambda: [f"문서번호 {rng.choice(['총무', '인사'])}-{r(100, 999)}", f"공고 제{day.year}-{r(1, 999)}호",
+        "doc_number": lambda: [f"문서번호 {rng.choice(['총무', '인사'])}-{r(100, 999)}",
+                               f"공고 제{day.year}-{r(1, 999)}호",
                                f"통신판매업신고 제{day.year}-서울강남-{r(1, 9999):05d}호"],
-        "bare_number": lambda: [f"{identifier()} 확인 부탁드립니다.", f"참고로 {identifier()}입니다.", f"({identifier()})",
-                                f"#{identifier()} 처리 완료"],
-        "part_number": lambda: [f"모델명 SM-{rng.choice('SGAN')}{r(100, 999)}N", f"주문번호 {rng.choice('MSRODG')}{ymd}{d(2)}",
+        "bare_number": lambda: [f"{identifier()} 확인 부탁드립니다.", f"참고로 {identifier()}입니다.",
+                                f"({identifier()})", f"#{identifier()} 처리 완료"],
+        "part_number": lambda: [f"모델명 SM-{rng.choice('SGAN')}{r(100, 999)}N",
+                                f"주문번호 {rng.choice('MSRODG')}{ymd}{d(2)}",
                                 f"부품번호 {rng.choice('MSRODG')}{d(3)}-{d(4)}"],
     }
     kind = rng.choice(list(kinds))
@@ -510,7 +519,8 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"seed": args.seed, "documents": args.docs, "planted": planted_result,
                                     "clean_prose": clean, "throughput": speed,
-                                    "goals": {"recall": 0.99, "precision": 0.98}}, ensure_ascii=False, indent=2) + "\n")
+                                    "goals": {"recall": 0.99, "precision": 0.98}},
+                                   ensure_ascii=False, indent=2) + "\n")
     print(f"-> {args.out}")
     return 0
 

@@ -35,16 +35,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from curation.heuristics import HeuristicFilter  # noqa: E402
 from curation.perplexity import PerplexityScorer, is_held_out, train_perplexity_model  # noqa: E402
-from curation.quality import (DEFAULT_MIN_BUCKET, QualityScorer, assign_buckets, class_balanced_token_weights,  # noqa: E402
-                              fit_bucket_thresholds, train_quality_model)
+from curation.quality import (  # noqa: E402
+    DEFAULT_MIN_BUCKET,
+    QualityScorer,
+    assign_buckets,
+    class_balanced_token_weights,
+    fit_bucket_thresholds,
+    train_quality_model,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-SPAM_WORDS = ["무료", "대박", "할인", "쿠폰", "최저가", "당첨", "이벤트", "클릭", "지금", "바로", "가입", "혜택", "대출",
-              "무직자", "당일", "승인", "카톡", "문의", "상담", "특가", "한정", "판매", "강남", "맛집", "추천", "성형",
-              "다이어트", "보장", "수익", "부업", "재택", "알바", "고수익", "주식", "코인", "리딩방"]
+SPAM_WORDS = ["무료", "대박", "할인", "쿠폰", "최저가", "당첨", "이벤트", "클릭", "지금", "바로", "가입", "혜택",
+              "대출", "무직자", "당일", "승인", "카톡", "문의", "상담", "특가", "한정", "판매", "강남", "맛집", "추천",
+              "성형", "다이어트", "보장", "수익", "부업", "재택", "알바", "고수익", "주식", "코인", "리딩방"]
 MENU_WORDS = ["홈", "뉴스", "정치", "경제", "사회", "문화", "스포츠", "연예", "날씨", "로그인", "회원가입", "고객센터",
-              "이용약관", "개인정보처리방침", "사이트맵", "공지사항", "이벤트", "자주 묻는 질문", "마이페이지", "장바구니",
-              "전체메뉴", "검색", "바로가기", "맨 위로", "이전 글", "다음 글", "목록", "인쇄", "공유하기", "스크랩"]
+              "이용약관", "개인정보처리방침", "사이트맵", "공지사항", "이벤트", "자주 묻는 질문", "마이페이지",
+              "장바구니", "전체메뉴", "검색", "바로가기", "맨 위로", "이전 글", "다음 글", "목록", "인쇄", "공유하기",
+              "스크랩"]
 
 
 def read_jsonl(path: Path, key: str = "text") -> list[dict]:
@@ -95,7 +102,8 @@ def build(data: Path) -> tuple[dict, dict]:
     mixed = [r["text"] for r in read_jsonl(data / "mixed_lang.jsonl") if r["lang"] == "ko"]
     personas = []
     for row in read_jsonl(data / "personas" / "nemotron_personas_korea_sample.jsonl"):
-        personas += [row[f] for f in ("professional_persona", "persona", "cultural_background", "career_goals_and_ambitions")]
+        personas += [row[f] for f in ("professional_persona", "persona", "cultural_background",
+                                      "career_goals_and_ambitions")]
     clean = reference[cut:] + mixed + personas
     rng2 = random.Random(2)
     kinds = {"clean": clean,
@@ -179,7 +187,8 @@ def main() -> int:
     for kind, row in keep.items():
         a = auc.get(kind)
         print(f"{kind:8s} {row['documents']:5d} | {row['heuristics']:16.3f} {row['chain']:13.3f} "
-              f"{row['chain_rejecting_perplexity_tail']:8.3f} | " + ("" if not a else " ".join(f"{a[n]:15.3f}" for n in names)))
+              f"{row['chain_rejecting_perplexity_tail']:8.3f} | "
+              + ("" if not a else " ".join(f"{a[n]:15.3f}" for n in names)))
     for name in ("classifier", "ensemble", "classifier_max_raw_perplexity"):
         print(f"kept by heuristics + {name} bucket >= b:")
         for b in sweep_buckets:

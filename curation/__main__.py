@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import pyarrow as pa
 

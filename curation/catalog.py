@@ -7,7 +7,8 @@ Adding a stage is adding its library class and one spec here.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from curation.dedup.engine import EXACT_STAGE, FUZZY_STAGE, dedup_settings
 from curation.extract import HtmlTextExtractor
@@ -52,7 +53,8 @@ PII_REDACTED = StageSpec(
     name=PiiRedactor.name, build=_of(PiiRedactor),
     parameters=parameters_of(PiiRedactor, help={"types": f"types to redact (default all: {' '.join(PII_TYPES)})"}),
     description="Korean PII (resident/foreigner registration, phone, e-mail, card, account, business registration, "
-                "passport numbers, IPs) replaced by typed placeholders such as <RRN>; counts by type, never the values.",
+                "passport numbers, IPs) replaced by typed placeholders such as <RRN>; counts by type, never the "
+                "values.",
     preview=("id", "url", "pii_redactions", "text"), extra_metadata=redaction_metadata, cli_aliases=("pii",),
     cli_help="redact PII with typed placeholders (<RRN>, <PHONE>...); keeps every document, adds pii_redactions",
 )

@@ -36,8 +36,10 @@ class HtmlTextExtractor(DocumentStage):
 
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
         payloads = batch.column("payload").to_pylist()
-        statuses = batch.column("http_status").to_pylist() if "http_status" in batch.column_names else [200] * len(payloads)
-        types = batch.column("content_type").to_pylist() if "content_type" in batch.column_names else [None] * len(payloads)
+        statuses = (batch.column("http_status").to_pylist() if "http_status" in batch.column_names
+                    else [200] * len(payloads))
+        types = (batch.column("content_type").to_pylist() if "content_type" in batch.column_names
+                 else [None] * len(payloads))
         texts, charsets, sources, replaced, sizes, errors = [], [], [], [], [], []
         for payload, status, content_type in zip(payloads, statuses, types):
             sizes.append(len(payload) if payload is not None else 0)
@@ -83,7 +85,8 @@ class HtmlTextExtractor(DocumentStage):
             elif not is_html(content_type):
                 reasons[i], details[i] = "not_html", {"content_type": content_type}
             elif sizes[i] > self.max_payload_bytes:
-                reasons[i], details[i] = "payload_too_large", {"payload_bytes": sizes[i], "limit": self.max_payload_bytes}
+                reasons[i], details[i] = "payload_too_large", {"payload_bytes": sizes[i],
+                                                               "limit": self.max_payload_bytes}
             elif errors[i] is not None:
                 reasons[i], details[i] = "extraction_failed", {"error": errors[i]}
             elif bad > self.max_replaced_ratio:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -77,8 +77,10 @@ class CharacterRatioFilter(TextFilter):
 
     # News sentences with dates and amounts reach 0.35 digits, a policy notice citing its
     # web address 0.35 URL characters; tables and link lists go far beyond.
-    def __init__(self, max_digit_ratio: float = 0.45, max_symbol_ratio: float = 0.1, max_url_ratio: float = 0.5) -> None:
-        self.max_digit_ratio, self.max_symbol_ratio, self.max_url_ratio = max_digit_ratio, max_symbol_ratio, max_url_ratio
+    def __init__(self, max_digit_ratio: float = 0.45, max_symbol_ratio: float = 0.1,
+                 max_url_ratio: float = 0.5) -> None:
+        self.max_digit_ratio, self.max_symbol_ratio, self.max_url_ratio = (max_digit_ratio, max_symbol_ratio,
+                                                                           max_url_ratio)
 
     def score(self, text: str) -> dict[str, float]:
         visible = max(len(text) - text.count(" ") - text.count("\n"), 1)
@@ -158,7 +160,8 @@ class LineStructureFilter(TextFilter):
     # Help pages have UI-label lines (about half of their lines at most); a menu is nearly all
     # short lines.
     def __init__(self, max_boilerplate_ratio: float = 0.3, max_bullet_ratio: float = 0.9,
-                 max_ellipsis_ratio: float = 0.3, max_short_line_ratio: float = 0.8, short_line_chars: int = 10) -> None:
+                 max_ellipsis_ratio: float = 0.3, max_short_line_ratio: float = 0.8,
+                 short_line_chars: int = 10) -> None:
         self.max_boilerplate_ratio = max_boilerplate_ratio
         self.max_bullet_ratio = max_bullet_ratio
         self.max_ellipsis_ratio = max_ellipsis_ratio
@@ -172,7 +175,8 @@ class LineStructureFilter(TextFilter):
         return {"boilerplate_ratio": sum(bool(BOILERPLATE.search(line)) for line in lines) / n if n >= 3 else 0.0,
                 "bullet_ratio": sum(bool(BULLET_LINE.match(line)) for line in lines) / n,
                 "ellipsis_ratio": sum(bool(ELLIPSIS_END.search(line)) for line in lines) / n,
-                "short_line_ratio": sum(len(line.strip()) < self.short_line_chars for line in lines) / n if n >= 5 else 0.0}
+                "short_line_ratio": (sum(len(line.strip()) < self.short_line_chars for line in lines) / n
+                                     if n >= 5 else 0.0)}
 
     def reason(self, s: dict[str, float]) -> str | None:
         if s["boilerplate_ratio"] > self.max_boilerplate_ratio:

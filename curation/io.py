@@ -23,8 +23,9 @@ import os
 import posixpath
 import uuid
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import fsspec
 import pyarrow as pa
@@ -89,7 +90,7 @@ class Manifest:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Manifest":
+    def from_json(cls, text: str) -> Manifest:
         return cls(**json.loads(text))
 
 
@@ -118,7 +119,7 @@ class PartitionWriter:
         self.rows_kept = 0
         self.rows_rejected = 0
 
-    def _series(self, kind: str) -> "_ShardSeries":
+    def _series(self, kind: str) -> _ShardSeries:
         if kind not in self._writers:
             folder = posixpath.join(self.dir, self.attempt, kind)
             self._writers[kind] = _ShardSeries(self.fs, folder, self.rows_per_shard)
@@ -205,7 +206,7 @@ class PartitionWriter:
             if name.startswith(("attempt-", "data-")) and name != keep:
                 self.fs.rm(entry, recursive=True)
 
-    def __enter__(self) -> "PartitionWriter":
+    def __enter__(self) -> PartitionWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -309,7 +310,12 @@ def iter_parquet_batches(
                 yield pa.Table.from_batches([batch])
 
 
-def iter_jsonl_batches(url: str, *, batch_rows: int = DEFAULT_BATCH_ROWS, storage_options: dict[str, Any] | None = None) -> Iterator[pa.Table]:
+def iter_jsonl_batches(
+    url: str,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    storage_options: dict[str, Any] | None = None,
+) -> Iterator[pa.Table]:
     """Stream a JSON Lines file as tables of `batch_rows` rows (strings stay strings)."""
     fs, path = filesystem(url, storage_options)
     compression = "infer" if path.endswith((".gz", ".zst", ".bz2", ".xz")) else None
@@ -342,7 +348,12 @@ def _table_of_rows(rows: list[dict[str, Any]], url: str, last_line: int) -> pa.T
                          f"field ({error})") from error
 
 
-def iter_document_batches(url: str, *, batch_rows: int = DEFAULT_BATCH_ROWS, storage_options: dict[str, Any] | None = None) -> Iterator[pa.Table]:
+def iter_document_batches(
+    url: str,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    storage_options: dict[str, Any] | None = None,
+) -> Iterator[pa.Table]:
     """JSONL (.jsonl, .json, optionally compressed) or Parquet (.parquet) by file name."""
     name = url.lower()
     if name.endswith(".parquet"):

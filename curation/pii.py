@@ -21,10 +21,10 @@ import ipaddress
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
-from typing import Iterable, Iterator
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
@@ -141,7 +141,8 @@ CENTURY_BY_GENDER_DIGIT = {"1": 1900, "2": 1900, "5": 1900, "6": 1900,
 REGISTRATION_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
 # Not 법인등록번호 (corporate registration, the same 6-7 shape, often a date-like start) nor
 # 사업자등록번호: those are labels of other numbers (NUMBER_LABELS).
-ID_KEYWORDS = re.compile(r"주민|(?<!법인)(?<!법인 )(?<!사업자)(?<!사업자 )등록\s?번호|외국인|신분증|resident|registration", re.I)
+ID_KEYWORDS = re.compile(r"주민|(?<!법인)(?<!법인 )(?<!사업자)(?<!사업자 )등록\s?번호"
+                         r"|외국인|신분증|resident|registration", re.I)
 
 
 def birth_date(digits: str) -> date | None:
@@ -201,7 +202,8 @@ class ForeignerRegistrationNumber(ResidentRegistrationNumber):
 # A representative number (1588-1234) reads like a year or amount range when a unit follows:
 # "1592-1598년", "1500-2000원", "1600-1800m", document numbers "제1588-1234호".
 UNIT_AFTER = re.compile(r" ?(?:년|원|명|개|호|세|평|m|km|kg|g|%|~)", re.I)
-PHONE_KEYWORDS = re.compile(r"전화|연락처|휴대폰|핸드폰|폰|팩스|문의|상담|고객센터|콜센터|H\.?P|tel|fax|phone|mobile", re.I)
+PHONE_KEYWORDS = re.compile(r"전화|연락처|휴대폰|핸드폰|폰|팩스|문의|상담|고객센터|콜센터"
+                            r"|H\.?P|tel|fax|phone|mobile", re.I)
 
 
 class PhoneNumber(PiiDetector):
@@ -317,8 +319,8 @@ class CardNumber(PiiDetector):
 
 # --- Bank accounts -------------------------------------------------------------------------
 
-BANK_NAMES = (r"국민|신한|우리|하나|농협|기업|카카오\s?뱅크|카카오|토스\s?뱅크|토스|케이\s?뱅크|수협|신협|우체국|새마을"
-              r"|산업|씨티|제일|은행|뱅크|금고|KB|NH|IBK|KDB|SC")
+BANK_NAMES = (r"국민|신한|우리|하나|농협|기업|카카오\s?뱅크|카카오|토스\s?뱅크|토스|케이\s?뱅크"
+              r"|수협|신협|우체국|새마을|산업|씨티|제일|은행|뱅크|금고|KB|NH|IBK|KDB|SC")
 ACCOUNT_BEFORE = re.compile(BANK_NAMES + r"|계좌|입금|송금|이체|예금주|무통장|account", re.I)
 ACCOUNT_AFTER = re.compile(BANK_NAMES + r"|예금주", re.I)
 
@@ -417,7 +419,8 @@ class PassportNumber(PiiDetector):
 # "v1.2.3.4" (a letter before it), "2.1.0.3 버전으로".
 VERSION_BEFORE = re.compile(r"(?:버전|version|ver\.?|빌드|build|릴리스|release|펌웨어|firmware)\s?[:：]?\s?$", re.I)
 VERSION_AFTER = re.compile(r"\s?(?:버전|version|ver\b|빌드|build|릴리스|release)", re.I)
-IP_KEYWORDS = re.compile(r"(?<![A-Za-z])(?:IP|DNS|ping|host|gateway)(?![A-Za-z])|아이피|주소|서버|게이트웨이|접속|로그인", re.I)
+IP_KEYWORDS = re.compile(r"(?<![A-Za-z])(?:IP|DNS|ping|host|gateway)(?![A-Za-z])"
+                         r"|아이피|주소|서버|게이트웨이|접속|로그인", re.I)
 
 
 class IPv4Address(PiiDetector):
@@ -491,7 +494,7 @@ def _type_key(types: Iterable[str] | None) -> tuple[str, ...] | None:
     return None if types is None else tuple(sorted(set(types)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _selected(types: tuple[str, ...] | None) -> tuple[PiiDetector, ...]:
     chosen = PII_TYPES if types is None else types
     unknown = sorted(set(chosen) - set(PII_TYPES))

@@ -23,13 +23,11 @@ medium-high = 18, medium = 12-17, medium-low = 7-11, low = 0-6.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
-import unicodedata
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -62,7 +60,8 @@ def token_count(text: str) -> int:
     return max(len(text.split()), 1)
 
 
-def fit_bucket_thresholds(scores: Sequence[float], weights: Sequence[float], buckets: int = NUM_BUCKETS) -> list[float]:
+def fit_bucket_thresholds(scores: Sequence[float], weights: Sequence[float],
+                          buckets: int = NUM_BUCKETS) -> list[float]:
     """`buckets - 1` increasing thresholds that split the total weight into equal shares."""
     scores = np.asarray(scores, dtype=float)
     weights = np.asarray(weights, dtype=float)

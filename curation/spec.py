@@ -16,8 +16,9 @@ import json
 import types
 import typing
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any, Union
 
 from curation.stage import DocumentStage
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -41,21 +42,21 @@ class BatchStats:
     rejects_by_reason: Counter = field(default_factory=Counter)
     extra: Counter = field(default_factory=Counter)
 
-    def __iadd__(self, other: "BatchStats") -> "BatchStats":
+    def __iadd__(self, other: BatchStats) -> BatchStats:
         self.rows_in += other.rows_in
         self.rows_kept += other.rows_kept
         self.rejects_by_reason.update(other.rejects_by_reason)
         self.extra.update(other.extra)
         return self
 
-    def __add__(self, other: "BatchStats") -> "BatchStats":
+    def __add__(self, other: BatchStats) -> BatchStats:
         total = BatchStats()
         total += self
         total += other
         return total
 
     @classmethod
-    def of(cls, rows_in: int, kept: pa.Table, rejected: pa.Table, extra: Counter | None = None) -> "BatchStats":
+    def of(cls, rows_in: int, kept: pa.Table, rejected: pa.Table, extra: Counter | None = None) -> BatchStats:
         """The stats of one split: `rows_in` documents became `kept` and `rejected`."""
         reasons = Counter(rejected.column("reason").to_pylist()) if rejected.num_rows else Counter()
         return cls(rows_in=rows_in, rows_kept=kept.num_rows, rejects_by_reason=reasons, extra=extra or Counter())

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -87,7 +88,7 @@ class DaskResource(dg.ConfigurableResource):
         _close(client, cluster)
 
     @contextmanager
-    def client(self) -> Iterator["Client | None"]:
+    def client(self) -> Iterator[Client | None]:
         """The client to hand to `process_batches`: None in mode off.
 
         Within a Dagster step, the first call starts (or connects to) the cluster and later
@@ -119,7 +120,7 @@ class DaskResource(dg.ConfigurableResource):
         """Local mode: how many workers `n_workers` gives on this machine."""
         return local_workers(self.n_workers)
 
-    def _connect(self) -> tuple["Client", Any]:
+    def _connect(self) -> tuple[Client, Any]:
         from distributed import Client
 
         mode, address = self.target()
@@ -168,7 +169,7 @@ class DaskResource(dg.ConfigurableResource):
             self._log.info(message)
 
 
-def _close(client: "Client | None", cluster: Any) -> None:
+def _close(client: Client | None, cluster: Any) -> None:
     """Disconnect the client, then close the cluster if we started it (cluster is None for an
     external scheduler, which stays up)."""
     try:

@@ -4,7 +4,6 @@ request time; it is never a config field, so it never shows in the UI, logs or r
 
 from __future__ import annotations
 
-
 import dagster as dg
 from pydantic import Field
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import dagster as dg
 from pydantic import Field
-
 
 
 class ModelStore(dg.ConfigurableResource):

@@ -49,7 +49,7 @@ def record(writer: WARCWriter, url: str, body: bytes, content_type: str, date: s
 def foreign_page(lang: str, paragraphs: list[str]) -> bytes:
     body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
     return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{lang}</title></head>'
-            f"<body><main>{body}</main></body></html>").encode("utf-8")
+            f"<body><main>{body}</main></body></html>").encode()
 
 
 def near_copy(html: bytes) -> bytes:
@@ -105,10 +105,10 @@ def build_web(shared: Path, out: Path) -> None:
                        foreign_page(lang, foreign[lang]), "text/html; charset=utf-8", date)
             if snapshot == SNAPSHOTS[0]:
                 record(writer, "https://help.libreoffice.org/7.4/ko/missing.html",
-                       "<html><body><p>페이지를 찾을 수 없습니다.</p></body></html>".encode(), "text/html; charset=utf-8",
-                       date, status="404 Not Found")
-                record(writer, "https://help.libreoffice.org/7.4/ko/manual.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n",
-                       "application/pdf", date)
+                       "<html><body><p>페이지를 찾을 수 없습니다.</p></body></html>".encode(),
+                       "text/html; charset=utf-8", date, status="404 Not Found")
+                record(writer, "https://help.libreoffice.org/7.4/ko/manual.pdf",
+                       b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "application/pdf", date)
 
 
 def build_personas(shared: Path, out: Path) -> None:
@@ -117,7 +117,8 @@ def build_personas(shared: Path, out: Path) -> None:
     sys.path.insert(0, str(ROOT))
     from curation.sources.personas import PERSONA_ROW_SCHEMA
 
-    rows = [json.loads(line) for line in (shared / "personas" / "nemotron_personas_korea_sample.jsonl").open(encoding="utf-8")]
+    rows = [json.loads(line)
+            for line in (shared / "personas" / "nemotron_personas_korea_sample.jsonl").open(encoding="utf-8")]
     folder = out / "personas" / "sample-100"
     folder.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=PERSONA_ROW_SCHEMA)

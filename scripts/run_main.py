@@ -16,7 +16,6 @@ from assets.definitions import default_resources, defs
 from assets.partitions import persona_releases, unregistered_releases, web_snapshots
 from curation.io import read_manifest
 
-
 # Step events go to the instance (and the UI) anyway; the console shows one line per stage.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -71,7 +70,8 @@ def main() -> int:
             except FileNotFoundError:
                 continue
             reasons = ", ".join(f"{r}={n}" for r, n in m.rejects_by_reason.items()) or "-"
-            print(f"  {stage:32s} {key:16s} in={m.rows_in:5d} kept={m.rows_kept:5d} rejected={m.rows_rejected:4d} ({reasons})")
+            print(f"  {stage:32s} {key:16s} in={m.rows_in:5d} kept={m.rows_kept:5d} "
+                  f"rejected={m.rows_rejected:4d} ({reasons})")
     print(f"\nAsset checks: {checks_run - len(failed_checks)} of {checks_run} passed"
           + "".join(f"\n  failed: {name}" for name in failed_checks))
     llm_missing = resources["llm"].unavailable_reason()

@@ -134,7 +134,7 @@ def derive_chains(lineage: Lineage, groups=CHAIN_GROUPS, end: str = CHAIN_END) -
         members = {key for key, g in lineage.groups.items() if g == group}
         longest: dict[str, list[str]] = {}
 
-        def path_to(key: str, seen: tuple = ()) -> list[str]:
+        def path_to(key: str, seen: tuple = (), longest: dict = longest, members: set = members) -> list[str]:
             if key not in longest:
                 if key in seen:
                     raise ValueError(f"cycle through {key}")
@@ -234,7 +234,7 @@ class Webserver:
         self.started_s = 0.0
         self._tmp: tempfile.TemporaryDirectory | None = None
 
-    def __enter__(self) -> "Webserver":
+    def __enter__(self) -> Webserver:
         self._tmp = tempfile.TemporaryDirectory(prefix="ui-check-")
         home = self.dagster_home
         if home is None:

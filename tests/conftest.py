@@ -17,9 +17,11 @@ def write_warc(path: Path, responses: list[tuple[str, bytes, str, str]], gzip: b
         writer = WARCWriter(handle, gzip=gzip)
         writer.write_record(writer.create_warcinfo_record(path.name, {"software": "tests"}))
         for url, body, content_type, status in responses:
-            writer.write_record(writer.create_warc_record(url, "request", payload=io.BytesIO(b"GET / HTTP/1.1\r\n\r\n")))
+            writer.write_record(writer.create_warc_record(url, "request",
+                                                          payload=io.BytesIO(b"GET / HTTP/1.1\r\n\r\n")))
             headers = StatusAndHeaders(status, [("Content-Type", content_type)], protocol="HTTP/1.1")
-            writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=headers))
+            writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(body),
+                                                          http_headers=headers))
     return path
 
 

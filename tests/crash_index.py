@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import curation.dedup.engine as engine  # noqa: E402
 from curation.dedup.index import DedupIndex  # noqa: E402
+
 from dedup_corpus import partitions, reader  # noqa: E402
 
 SETTINGS = engine.DedupSettings(shards=8, map_rows=200)

@@ -65,8 +65,8 @@ def write_hostile_snapshot(folder: Path) -> dict[str, int]:
     responses = hostile_responses()
     for url, payload, content_type, status in responses:
         headers = StatusAndHeaders(status, [("Content-Type", content_type)], protocol="HTTP/1.1")
-        member = _member(lambda w: w.create_warc_record(url, "response", payload=io.BytesIO(payload),
-                                                        http_headers=headers))
+        member = _member(lambda w, url=url, payload=payload, headers=headers: w.create_warc_record(
+            url, "response", payload=io.BytesIO(payload), http_headers=headers))
         if url.endswith("/corrupt"):
             middle = len(member) // 2
             member = member[:middle] + bytes(b ^ 0xFF for b in member[middle:middle + 16]) + member[middle + 16:]

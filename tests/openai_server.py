@@ -18,8 +18,9 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 FAULTS = ("429", "400", "500", "503", "timeout", "malformed", "missing_choices")
 Responder = Callable[[list[dict], dict], str]
@@ -85,7 +86,8 @@ class FakeOpenAI:
             self._stop.wait(self.timeout_sleep_s)
         elif kind in ("400", "429", "500", "503"):
             headers = {"Retry-After": str(options.get("retry_after", "1"))} if kind == "429" else {}
-            return int(kind), headers, json.dumps({"error": {"message": f"injected {kind}", "code": int(kind)}}).encode()
+            return int(kind), headers, json.dumps({"error": {"message": f"injected {kind}",
+                                                             "code": int(kind)}}).encode()
         elif kind == "malformed":
             return 200, {}, b'{"id": "chatcmpl-x", "choices": [ <html>oops'
         elif kind == "missing_choices":
@@ -98,7 +100,8 @@ class FakeOpenAI:
         finish = "length" if limit is not None and len(words) > limit else "stop"
         text = " ".join(words[:limit] if finish == "length" else words)
         return 200, {}, json.dumps({
-            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
+            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
             "usage": {"prompt_tokens": (p := sum(count_tokens(str(m.get("content", ""))) for m in messages)),
                       "completion_tokens": (c := count_tokens(text)), "total_tokens": p + c},
@@ -112,12 +115,14 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
 
         def _record(self, body: Any) -> None:
             with server._lock:
-                server.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body})
+                server.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
+                                        "body": body})
 
         def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
             try:
                 self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **headers, "Content-Length": str(len(body))}.items():
+                for name, value in {"Content-Type": "application/json", **headers,
+                                    "Content-Length": str(len(body))}.items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
@@ -127,7 +132,8 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._record(None)
             if self.path.rstrip("/") == "/v1/models":
-                self._send(200, {}, json.dumps({"object": "list", "data": [{"id": "test-model", "object": "model"}]}).encode())
+                self._send(200, {}, json.dumps({"object": "list",
+                                                "data": [{"id": "test-model", "object": "model"}]}).encode())
             else:
                 self._send(404, {}, b'{"error": "not found"}')
 

@@ -9,7 +9,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from assets.definitions import default_resources, defs, persona_assets, web_assets
-from assets.partitions import web_snapshots
 from curation.io import read_manifest, shard_paths
 from curation.sources.personas import NARRATIVE_FIELDS
 from resources.corpus_store import CorpusStore
@@ -135,7 +134,9 @@ def test_definitions_load_with_jobs_and_both_lineages():
     assert graph.get(dg.AssetKey(["synthetic", "pii_redacted"])).parent_keys == {
         dg.AssetKey(["synthetic", "persona_qa"])}
     for source in ("web", "personas", "synthetic"):
-        key = lambda name: dg.AssetKey([source, name])  # noqa: E731
+        def key(name: str, source: str = source) -> dg.AssetKey:
+            return dg.AssetKey([source, name])
+
         assert graph.get(key("language_filtered")).parent_keys == {key("pii_redacted")}
         assert graph.get(key("heuristic_filtered")).parent_keys == {key("language_filtered")}
         assert graph.get(key("exact_deduplicated")).parent_keys == {key("heuristic_filtered")}
@@ -161,7 +162,8 @@ def test_the_deployment_resources_read_the_environment_when_a_run_starts(tmp_pat
             monkeypatch.setenv(name, str(tmp_path / run / name))
         monkeypatch.setenv("CURATION_LLM_BASE_URL", f"http://{run}.example/v1")
         assert dg.materialize([probe], resources=resources).success
-    assert [values[0] for values in seen] == [str(tmp_path / "a" / "CURATION_STORE"), str(tmp_path / "b" / "CURATION_STORE")]
+    assert [values[0] for values in seen] == [str(tmp_path / "a" / "CURATION_STORE"),
+                                              str(tmp_path / "b" / "CURATION_STORE")]
     assert seen[1][1:] == (str(tmp_path / "b" / "CURATION_WEB_INBOX"), str(tmp_path / "b" / "CURATION_MODELS"),
                            "http://b.example/v1")
 

@@ -41,7 +41,8 @@ def tick(instance, inbox: Path):
         return SENSOR(context)
 
 
-def evaluate(schedule: dg.ScheduleDefinition, context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+def evaluate(schedule: dg.ScheduleDefinition,
+             context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
     return schedule(context)
 
 

@@ -10,18 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from assets.checks import (MAX_RATE_JUMP, POPULATION_SHARES, KeptObserver, age_band, check_results,
-                           check_specs)
+from assets.checks import MAX_RATE_JUMP, POPULATION_SHARES, KeptObserver, age_band, check_results, check_specs
 from assets.definitions import defs, web_assets
 from assets.personas import PERSONA_ROWS_SPEC
+from assets.plots import SAMPLE_SIZE, ScoreHistograms
 from assets.web import WARC_RECORDS_SPEC
 from curation.catalog import EXACT_DEDUPLICATED, LANGUAGE_FILTERED, QUALITY_FILTERED
-from assets.partitions import web_snapshots
-from assets.plots import SAMPLE_SIZE, ScoreHistograms
 from curation.io import Manifest
-from resources.corpus_store import CorpusStore
-from resources.dask import DaskResource
-from resources.sources import WebInbox
 
 from conftest import SAMPLE
 
@@ -65,10 +60,12 @@ def test_every_stage_of_every_chain_has_the_stage_checks():
 
 
 def test_accounting_fails_when_documents_go_missing():
-    good = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(30, 28), manifest(40, 30), None, observed([KOREAN] * 28)))
+    good = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(30, 28), manifest(40, 30), None,
+                                 observed([KOREAN] * 28)))
     assert good["accounting"].passed
     # The upstream kept 31 documents but this stage only saw 30: one was lost between stages.
-    lost = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(30, 28), manifest(40, 31), None, observed([KOREAN] * 28)))
+    lost = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(30, 28), manifest(40, 31), None,
+                                 observed([KOREAN] * 28)))
     assert not lost["accounting"].passed and lost["accounting"].metadata["upstream_kept"].value == 31
 
 
@@ -83,15 +80,18 @@ def test_drop_rate_jump_against_the_previous_partition_is_blocking():
     result = broken["drop_rate_vs_previous"]
     assert not result.passed and result.metadata["jump"].value > MAX_RATE_JUMP
     assert result.metadata["previous_partition"].value == "CC-MAIN-2026-04"
-    tiny = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(5, 0), None, manifest(5, 5), observed([KOREAN])))
+    tiny = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(5, 0), None, manifest(5, 5),
+                                 observed([KOREAN])))
     assert tiny["drop_rate_vs_previous"].passed  # five documents say nothing about a rate
 
 
 def test_language_purity_counts_documents_without_hangul():
     pure = observed([KOREAN] * 98 + ["Seoul 서울 is the capital city of Korea"] * 2)
-    assert by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(100, 100), None, None, pure))["language_purity"].passed
+    assert by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(100, 100), None, None,
+                                 pure))["language_purity"].passed
     leaky = observed([KOREAN] * 97 + ["London is the capital of the United Kingdom."] * 3)
-    result = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(100, 100), None, None, leaky))["language_purity"]
+    result = by_name(check_results(LANGUAGE, LANGUAGE_FILTERED, manifest(100, 100), None, None,
+                                   leaky))["language_purity"]
     assert not result.passed and result.metadata["purity"].value == 0.97
 
 
@@ -130,7 +130,8 @@ def test_persona_marginals_match_the_population_on_the_shipped_release_and_not_o
     fair = by_name(check_results(PERSONAS, PERSONA_ROWS_SPEC, persona_manifest, None, None, persona_observer(rows)))
     assert fair["persona_marginals"].passed, fair["persona_marginals"].metadata
     skewed = pa.table({"sex": ["남자"] * 1000, "age": [25] * 1000, "province": ["서울"] * 1000})
-    result = by_name(check_results(PERSONAS, PERSONA_ROWS_SPEC, manifest(1000, 1000), None, None, persona_observer(skewed)))
+    result = by_name(check_results(PERSONAS, PERSONA_ROWS_SPEC, manifest(1000, 1000), None, None,
+                                   persona_observer(skewed)))
     result = result["persona_marginals"]
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
     assert result.metadata["sex_tvd"].value == pytest.approx(0.502, abs=1e-3)

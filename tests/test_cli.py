@@ -125,16 +125,18 @@ def test_train_and_score_quality_and_perplexity_from_the_command_line(tmp_path, 
     result = run_cli("train-kenlm", "--corpus", reference, "--out", str(tmp_path / "lm"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("train-kenlm: 512 lines, 128 calibration texts")
-    result = run_cli("train-quality", "--positive", reference, "--negative", str(negative), "--out", str(tmp_path / "q"),
-                     "--language-model", str(tmp_path / "lm"))
+    result = run_cli("train-quality", "--positive", reference, "--negative", str(negative),
+                     "--out", str(tmp_path / "q"), "--language-model", str(tmp_path / "lm"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("train-quality: 512 positive, 240 negative, signals classifier+moore_lewis, "
                                     "buckets fitted on 128+60 held-out documents")
 
     docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"id": "p", "text": "정부는 내년부터 청년 고용을 늘리기 위한 새로운 정책을 시행한다고 밝혔다."},
+    docs.write_text(json.dumps({"id": "p",
+                                "text": "정부는 내년부터 청년 고용을 늘리기 위한 새로운 정책을 시행한다고 밝혔다."},
                                ensure_ascii=False) + "\n" +
-                    json.dumps({"id": "n", "text": "무료 쿠폰 대박 이벤트 클릭 지금 바로 당첨 ㅋㅋㅋ"}, ensure_ascii=False) + "\n")
+                    json.dumps({"id": "n", "text": "무료 쿠폰 대박 이벤트 클릭 지금 바로 당첨 ㅋㅋㅋ"},
+                               ensure_ascii=False) + "\n")
     result = run_cli("perplexity", str(docs), str(tmp_path / "ppl.jsonl"), "--model", str(tmp_path / "lm"))
     assert result.returncode == 0 and result.stdout.strip() == "perplexity_filtered: 2 in, 2 kept, 0 rejected"
     scored = [json.loads(line) for line in (tmp_path / "ppl.jsonl").read_text().splitlines()]

@@ -55,7 +55,8 @@ def test_killed_rerun_leaves_the_committed_partition_readable(tmp_path):
     committed = files(tmp_path)
     kill_mid_write(tmp_path)
     manifest = read_manifest(str(tmp_path), STAGE, PARTITION)
-    assert all(Path(p).exists() for p in shard_paths(str(tmp_path), manifest) + shard_paths(str(tmp_path), manifest, "rejects"))
+    assert all(Path(p).exists()
+               for p in shard_paths(str(tmp_path), manifest) + shard_paths(str(tmp_path), manifest, "rejects"))
     assert {k: v for k, v in files(tmp_path).items() if not k.startswith("attempt-")} == committed
     run_writer(tmp_path)
     assert files(tmp_path) == committed

@@ -5,15 +5,15 @@ import json
 import random
 import time
 from collections import Counter
+from contextlib import contextmanager
+from dataclasses import replace
 
 import dagster as dg
 import pyarrow as pa
 import pytest
 from distributed import Client, LocalCluster
 
-from contextlib import contextmanager
-from dataclasses import replace
-
+from assets.definitions import default_resources
 from assets.stage_runner import partition_asset, stage_key, write_partition
 from assets.stages import stage_assets
 from curation.catalog import HEURISTIC_FILTERED, LANGUAGE_FILTERED
@@ -24,7 +24,6 @@ from curation.pii import PiiRedactor
 from curation.spec import StageSpec
 from curation.stage import BatchStats, Decision, DocumentStage
 from resources.corpus_store import CorpusStore
-from assets.definitions import default_resources
 from resources.dask import DaskResource
 
 from conftest import SAMPLE
@@ -46,7 +45,8 @@ OTHER = [
 
 def make_batches() -> list[pa.Table]:
     """Korean reference prose mixed with other languages, chat, lists and PII, in batches."""
-    korean = [json.loads(line)["text"] for line in (SAMPLE / "reference" / "reference_ko.jsonl").open(encoding="utf-8")]
+    korean = [json.loads(line)["text"]
+              for line in (SAMPLE / "reference" / "reference_ko.jsonl").open(encoding="utf-8")]
     rng = random.Random(7)
     texts = [rng.choice(OTHER) if rng.random() < 0.35 else rng.choice(korean) for _ in range(BATCHES * ROWS_PER_BATCH)]
     return [pa.table({"id": [f"d{i:04d}" for i in range(start, start + ROWS_PER_BATCH)],

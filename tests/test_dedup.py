@@ -118,7 +118,8 @@ def test_min_labels_matches_a_reference_union_find():
 def test_text_hashes_fold_spacing_width_and_case_only():
     from curation.dedup.minhash import normalized_words
 
-    texts = ["같은 문장입니다.", "같은  문장입니다. ", "ＡＢＣ 문장", "abc 문장", "다른 문장입니다.", "같은문장입니다."]
+    texts = ["같은 문장입니다.", "같은  문장입니다. ", "ＡＢＣ 문장", "abc 문장", "다른 문장입니다.",
+             "같은문장입니다."]
     hashes = text_hashes(texts)
     assert hashes[0] == hashes[1] and hashes[2] == hashes[3]
     assert len({hashes[0], hashes[4], hashes[5]}) == 3  # other words, or spaces removed: other texts
@@ -185,7 +186,8 @@ def dedup(docs, index=None, name="p", settings=DedupSettings(shards=4)):
 def test_first_document_of_a_component_is_kept_and_named():
     result, kept, rejected = dedup(corpus())
     found = {i: (t, why) for i, (t, why) in zip(rejected.column("id").to_pylist(),
-                                                 zip([json.loads(d)["duplicate_of"] for d in rejected.column("details").to_pylist()],
+                                                 zip([json.loads(d)["duplicate_of"]
+                                                      for d in rejected.column("details").to_pylist()],
                                                      rejected.column("reason").to_pylist()))}
     assert found == {"copy0": ("base0", "fuzzy_duplicate"), "copy1": ("base1", "fuzzy_duplicate"),
                      "exact0": ("base0", "exact_duplicate")}
@@ -201,7 +203,8 @@ def test_earlier_partitions_win_over_this_one(tmp_path):
     settings = DedupSettings(shards=4)
     index = DedupIndex.open(str(tmp_path), settings.layout())
     dedup({"old/a": BASE[2], "old/b": BASE[3]}, index, "old", settings)
-    result, kept, rejected = dedup({"new/a": typo(BASE[2], 2, 9), "new/b": BASE[3], "new/c": BASE[3]}, index, "new", settings)
+    result, kept, rejected = dedup({"new/a": typo(BASE[2], 2, 9), "new/b": BASE[3], "new/c": BASE[3]},
+                                   index, "new", settings)
     assert result.duplicates() == {0: ("old/a", "fuzzy_duplicate"), 1: ("old/b", "exact_duplicate"),
                                    2: ("old/b", "exact_duplicate")}
     assert kept.num_rows == 0
@@ -210,7 +213,8 @@ def test_earlier_partitions_win_over_this_one(tmp_path):
 def test_unverified_mode_keeps_lsh_candidates_without_sketches():
     result, _, rejected = dedup(corpus(), settings=DedupSettings(shards=4, threshold=None))
     assert {"copy0", "copy1"} <= set(rejected.column("id").to_pylist())
-    fuzzy = [json.loads(d) for d, why in zip(rejected.column("details").to_pylist(), rejected.column("reason").to_pylist())
+    fuzzy = [json.loads(d) for d, why in zip(rejected.column("details").to_pylist(),
+                                             rejected.column("reason").to_pylist())
              if why == "fuzzy_duplicate"]
     assert fuzzy and all("similarity" not in d for d in fuzzy)  # nothing was verified
     assert 0 < result.stats.verified_edges <= result.stats.candidate_pairs  # unique pairs of all bands

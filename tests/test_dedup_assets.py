@@ -17,12 +17,12 @@ from curation.dedup.index import DedupIndex
 from curation.io import read_manifest, shard_paths
 from resources.corpus_store import CorpusStore
 from resources.dask import DaskResource
-from resources.sources import WebInbox
 
 from conftest import Materialiser
 
 FIRST, SECOND, THIRD = "CC-MAIN-2026-04", "CC-MAIN-2026-08", "CC-MAIN-2026-12"
-EXTRA = "<p>이 문서는 다른 사이트에서 옮겨 온 사본이며, 원문의 내용 가운데 일부 문장은 편집자가 다듬어 새로 작성했습니다.</p>"
+EXTRA = ("<p>이 문서는 다른 사이트에서 옮겨 온 사본이며, 원문의 내용 가운데 일부 문장은 "
+         "편집자가 다듬어 새로 작성했습니다.</p>")
 
 
 def table(store, stage, partition, kind="kept"):
@@ -96,7 +96,8 @@ def test_earlier_partitions_are_used_without_their_text(env, tmp_path):
     store, materialise = env
     materialise(FIRST)
     materialise(SECOND)
-    expected = (duplicates(store, "web/exact_deduplicated", SECOND), duplicates(store, "web/fuzzy_deduplicated", SECOND))
+    expected = (duplicates(store, "web/exact_deduplicated", SECOND),
+                duplicates(store, "web/fuzzy_deduplicated", SECOND))
     # Remove every document (text) the first snapshot's stages kept or rejected; keep only
     # the manifests and the source's dedup index.
     for stage in ("extracted_text", "language_filtered", "heuristic_filtered", "pii_redacted", "exact_deduplicated",
@@ -106,7 +107,8 @@ def test_earlier_partitions_are_used_without_their_text(env, tmp_path):
                 shutil.rmtree(folder)
     dedup = [a for a in web_assets if a.key.path[-1] in ("exact_deduplicated", "fuzzy_deduplicated")]
     materialise(SECOND, dedup)
-    assert (duplicates(store, "web/exact_deduplicated", SECOND), duplicates(store, "web/fuzzy_deduplicated", SECOND)) == expected
+    assert (duplicates(store, "web/exact_deduplicated", SECOND),
+            duplicates(store, "web/fuzzy_deduplicated", SECOND)) == expected
 
 
 def test_an_unmaterialised_earlier_partition_fails_with_a_clear_message(env):
@@ -160,8 +162,8 @@ def test_cli_with_an_index_over_three_partitions_decides_as_the_assets(tmp_path,
         source = tmp_path / f"{partition}.parquet"  # what the dedup assets read: heuristic_filtered's kept
         pq.write_table(table(store, "web/heuristic_filtered", partition), source)
         out = tmp_path / f"{partition}.dedup.parquet"
-        result = subprocess.run([sys.executable, "-m", "curation", "dedup", str(source), str(out), "--index", str(index)],
-                                capture_output=True, text=True)
+        result = subprocess.run([sys.executable, "-m", "curation", "dedup", str(source), str(out),
+                                 "--index", str(index)], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         cli = {row["id"]: (row["reason"], json.loads(row["details"])["duplicate_of"])
                for row in pq.read_table(tmp_path / f"{partition}.dedup.rejects.parquet").to_pylist()}
@@ -171,7 +173,8 @@ def test_cli_with_an_index_over_three_partitions_decides_as_the_assets(tmp_path,
             for row in (rejected.to_pylist() if rejected is not None else []):
                 assets[row["id"]] = (row["reason"], json.loads(row["details"])["duplicate_of"])
         assert cli == assets, partition
-        assert pq.read_table(out).column("id").to_pylist() == table(store, "web/fuzzy_deduplicated", partition).column("id").to_pylist()
+        assert (pq.read_table(out).column("id").to_pylist()
+                == table(store, "web/fuzzy_deduplicated", partition).column("id").to_pylist())
     reasons = [reason for reason, _ in cli.values()]
     assert reasons.count("exact_duplicate") >= 5 and reasons.count("fuzzy_duplicate") >= 3  # THIRD against history
     # Both indexes hold the same runs: the same kept documents, byte for byte.

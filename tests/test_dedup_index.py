@@ -17,6 +17,7 @@ from curation.dedup.engine import DedupSettings, deduplicate_partition, kept_inp
 from curation.dedup.index import DedupIndex, DedupIndexError
 from curation.dedup.minhash import MinHashConfig, shingle_sets
 from curation.parallel import dask_client
+
 from dedup_corpus import partitions, reader
 
 SETTINGS = DedupSettings(shards=8, map_rows=200)
@@ -60,7 +61,8 @@ def built(tmp_path_factory):
 def test_later_partitions_are_deduplicated_against_the_kept_documents_of_earlier_ones(built):
     root, index, results = built
     tables = partitions()
-    texts = {i: t for table in tables for i, t in zip(table.column("id").to_pylist(), table.column("text").to_pylist())}
+    texts = {i: t for table in tables
+             for i, t in zip(table.column("id").to_pylist(), table.column("text").to_pylist())}
     kept = [set(split_tables(r, t)[0].column("id").to_pylist()) for r, t in zip(results, tables)]
     assert [e.name for e in index.entries()] == ["p0", "p1", "p2"]
     assert [e.documents for e in index.entries()] == [len(k) for k in kept]  # only kept documents are indexed
@@ -72,7 +74,8 @@ def test_later_partitions_are_deduplicated_against_the_kept_documents_of_earlier
             continue
         assert len(cross) > 50 and result.stats.cross_partition_matches > 0
         earlier_kept = set().union(*kept[:p])
-        exact_survivors = set(ids) - {ids[r] for r, (_, why) in result.duplicates().items() if why == "exact_duplicate"}
+        exact_survivors = set(ids) - {ids[r] for r, (_, why) in result.duplicates().items()
+                                      if why == "exact_duplicate"}
         for (row, (target, reason)), similarity in zip(result.duplicates().items(), result.similarity):
             if reason == "exact_duplicate":  # the copy of the same text that survived exact dedup
                 assert target in earlier_kept or target in exact_survivors
@@ -88,7 +91,8 @@ def test_every_document_is_kept_or_rejected_once_with_a_reason(built):
     for result, table in zip(results, partitions()):
         kept, rejected = split_tables(result, table)
         assert kept.num_rows + rejected.num_rows == table.num_rows
-        assert sorted(kept.column("id").to_pylist() + rejected.column("id").to_pylist()) == sorted(table.column("id").to_pylist())
+        assert (sorted(kept.column("id").to_pylist() + rejected.column("id").to_pylist())
+                == sorted(table.column("id").to_pylist()))
         assert set(rejected.column("reason").to_pylist()) == {"exact_duplicate", "fuzzy_duplicate"}
         assert kept.column("duplicate_of").null_count == kept.num_rows
 

@@ -61,7 +61,8 @@ def test_repetition_catches_repeated_lines_and_keyword_stuffing():
     assert reason(f, lines) == "duplicate_lines"
     stuffed = " ".join(["강남 맛집"] * 8 + ["추천", "리스트", "정리"])
     assert reason(f, stuffed) == "repeated_ngram"
-    assert reason(f, "에지웨어 경을 설득해 달라는 부탁을 받은 푸아로는 에지웨어 경을 찾아간다.") is None  # twice is prose
+    # twice is prose
+    assert reason(f, "에지웨어 경을 설득해 달라는 부탁을 받은 푸아로는 에지웨어 경을 찾아간다.") is None
 
 
 def test_line_structure_catches_menus_and_boilerplate():
@@ -78,13 +79,16 @@ def test_line_structure_catches_menus_and_boilerplate():
 
 def test_eojeol_length_catches_lost_spacing_and_word_lists():
     f = EojeolLengthFilter()
-    assert reason(f, "띄어쓰기가전혀없는문장은읽기가매우어렵고웹에서는스팸이나깨진텍스트에서자주보입니다") == "eojeol_too_long"
+    assert (reason(f, "띄어쓰기가전혀없는문장은읽기가매우어렵고웹에서는스팸이나깨진텍스트에서자주보입니다")
+            == "eojeol_too_long")
     assert reason(f, "가 나 다 라 마 바 사 아 자 차 카 타 파 하") == "eojeol_too_short"
 
 
 def test_stage_rejects_with_first_reason_and_all_scores():
     stage = HeuristicFilter()
-    batch = pa.table({"id": ["prose", "chat"], "text": [PROSE, "ㅋㅋㅋㅋㅋㅋㅋ 대박 ㅠㅠㅠㅠㅠ 완전 웃겨 ㅎㅎㅎㅎ 진짜 재밌다 최고 오늘 영화 보고 왔는데 배우들 연기가 미쳤음"]})
+    batch = pa.table({"id": ["prose", "chat"],
+                      "text": [PROSE, "ㅋㅋㅋㅋㅋㅋㅋ 대박 ㅠㅠㅠㅠㅠ 완전 웃겨 ㅎㅎㅎㅎ 진짜 재밌다 "
+                                      "최고 오늘 영화 보고 왔는데 배우들 연기가 미쳤음"]})
     kept, rejected, stats = stage.process(batch)
     assert kept.column("id").to_pylist() == ["prose"]
     assert {"syllables", "jamo_ratio", "mean_eojeol_length"} <= set(kept.column_names)  # scores kept as columns

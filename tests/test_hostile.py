@@ -9,16 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from assets.definitions import persona_assets, web_assets
-from assets.partitions import web_snapshots
 from curation.io import read_manifest, shard_paths
 from curation.sources.personas import NARRATIVE_FIELDS
-from curation.sources.warc import WarcFileStats, iter_warc_records, BadRecord
-from hostile import write_hostile_personas, write_hostile_snapshot
-from resources.corpus_store import CorpusStore
-from resources.dask import DaskResource
-from resources.sources import PersonaReleases, WebInbox
+from curation.sources.warc import BadRecord, WarcFileStats, iter_warc_records
+from resources.sources import PersonaReleases
 
 from conftest import Materialiser
+from hostile import write_hostile_personas, write_hostile_snapshot
 
 SNAPSHOT = "CC-HOSTILE"
 WEB_STAGES = ["warc_records", "extracted_text", "pii_redacted", "language_filtered", "heuristic_filtered",

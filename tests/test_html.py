@@ -45,7 +45,8 @@ def test_wrong_declared_charset_falls_through():
 
 
 def test_undeclared_legacy_page_is_detected():
-    payload = ("<html><body><p>" + "한국어 문서의 인코딩을 자동으로 찾아냅니다. " * 10 + "</p></body></html>").encode("cp949")
+    payload = ("<html><body><p>" + "한국어 문서의 인코딩을 자동으로 찾아냅니다. " * 10
+               + "</p></body></html>").encode("cp949")
     decoded = decode_html(payload)
     assert "자동으로 찾아냅니다" in decoded.text and not decoded.replaced
 
@@ -86,7 +87,8 @@ def test_extractor_keeps_prose_and_drops_navigation():
 def test_jusText_english_defaults_lose_korean_prose_that_ours_keep():
     import justext
 
-    prose = "한국어 문단은 글자 수가 적어도 정보가 많다. 영어 기준의 길이 문턱은 한국어 본문을 버린다. 그래서 문턱을 낮춘다."
+    prose = ("한국어 문단은 글자 수가 적어도 정보가 많다. 영어 기준의 길이 문턱은 한국어 본문을 버린다. "
+             "그래서 문턱을 낮춘다.")
     html = f"<html><body><p>{prose}</p><p>{prose} 두 번째 문단이다.</p></body></html>"
     defaults = [p for p in justext.justext(html, justext.get_stoplist("Korean")) if not p.is_boilerplate]
     assert defaults == []

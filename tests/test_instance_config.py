@@ -42,4 +42,5 @@ def test_env_script_installs_the_configured_instance_file(tmp_path):
     home = tmp_path / "home"
     env = {**os.environ, "DAGSTER_HOME": str(home), "CURATION_DAGSTER_YAML": "dagster.postgres.yaml"}
     subprocess.run(["bash", "-c", "source scripts/env.sh"], cwd=REPO, env=env, check=True, timeout=600)
-    assert (home / "dagster.yaml").read_text(encoding="utf-8") == (REPO / "dagster.postgres.yaml").read_text(encoding="utf-8")
+    assert ((home / "dagster.yaml").read_text(encoding="utf-8")
+            == (REPO / "dagster.postgres.yaml").read_text(encoding="utf-8"))

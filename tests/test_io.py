@@ -9,7 +9,8 @@ from curation.io import AtomicTableWriter, PartitionWriter, iter_document_batche
 
 
 def docs(n, start=0):
-    return pa.table({"id": [f"d{i}" for i in range(start, start + n)], "text": [f"문서 {i}" for i in range(start, start + n)]})
+    return pa.table({"id": [f"d{i}" for i in range(start, start + n)],
+                     "text": [f"문서 {i}" for i in range(start, start + n)]})
 
 
 def read_all(paths):
@@ -44,10 +45,10 @@ def test_failed_rerun_leaves_previous_partition_intact(tmp_path):
     first = PartitionWriter(str(tmp_path), "s", "P1")
     first.write_kept(docs(3))
     committed = first.commit(rows_in=3)
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(RuntimeError, match="stage failed"):
         with PartitionWriter(str(tmp_path), "s", "P1") as second:
             second.write_kept(docs(5, 100))
-            1 / 0
+            raise RuntimeError("stage failed")
     assert read_manifest(str(tmp_path), "s", "P1") == committed
     assert read_all(shard_paths(str(tmp_path), committed)).num_rows == 3
     # the aborted attempt left nothing behind

@@ -50,7 +50,7 @@ def test_fasttext_build_trains_and_predicts_with_numpy2(tmp_path):
     corpus.write_text("\n".join(lines))
     model = fasttext.train_supervised(str(corpus), epoch=5, lr=0.05, wordNgrams=2, verbose=0)
     labels, _ = model.predict(["정부 경제 정책 연구 결과 발표", "무료 쿠폰 지금 바로 클릭"], k=1)
-    assert [l[0] for l in labels] == ["__label__good", "__label__bad"]
+    assert [label[0] for label in labels] == ["__label__good", "__label__bad"]
 
 
 def test_keeps_korean_rejects_other_languages_with_reasons(language_filter):

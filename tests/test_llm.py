@@ -7,12 +7,22 @@ import time
 
 import pytest
 
-from curation.llm import (Completion, LLMClient, LLMConfig, LLMError, LLMHTTPError, ResponseCache, endpoint_status,
-                          request_key)
+from curation.llm import (
+    Completion,
+    LLMClient,
+    LLMConfig,
+    LLMError,
+    LLMHTTPError,
+    ResponseCache,
+    endpoint_status,
+    request_key,
+)
+
 from openai_server import FakeOpenAI
 
 KEY = "sk-test-DO-NOT-LEAK-4f1c9e"
-MESSAGES = [{"role": "system", "content": "한국어로 답하세요."}, {"role": "user", "content": "서울의 인구는 몇 명인가요?"}]
+MESSAGES = [{"role": "system", "content": "한국어로 답하세요."},
+            {"role": "user", "content": "서울의 인구는 몇 명인가요?"}]
 
 
 @pytest.fixture
@@ -44,7 +54,8 @@ def test_complete_success_and_usage(server):
     assert (body["temperature"], body["top_p"], body["max_tokens"], body["stop"]) == (0.0, 1.0, 50, ["\n"])
     assert "seed" not in body  # None parameters are not sent
     assert "Authorization" not in request["headers"]  # keyless servers (Ollama, vLLM) work
-    assert client.usage.as_dict() == dict(requests=1, retries=0, prompt_tokens=6, completion_tokens=5, cache_hits=0, failures=0)
+    assert client.usage.as_dict() == dict(requests=1, retries=0, prompt_tokens=6, completion_tokens=5, cache_hits=0,
+                                          failures=0)
 
 
 def test_finish_reason_length(server):
@@ -90,7 +101,8 @@ def test_transient_faults_are_retried(server, kind):
         result = asyncio.run(client.complete(MESSAGES))
     assert result.text == "echo: 서울의 인구는 몇 명인가요?" and not result.cached
     assert len(server.chat_requests) == 3
-    assert client.usage.as_dict() == dict(requests=1, retries=2, prompt_tokens=6, completion_tokens=5, cache_hits=0, failures=0)
+    assert client.usage.as_dict() == dict(requests=1, retries=2, prompt_tokens=6, completion_tokens=5, cache_hits=0,
+                                          failures=0)
 
 
 def test_gives_up_after_max_retries(server):
@@ -122,7 +134,8 @@ def test_400_fails_fast(server):
 def test_batch_failure_stays_in_its_slot(server):
     server.fail_next("400")
     with LLMClient(config(server, max_concurrency=1)) as client:
-        results = client.run_all([[{"role": "user", "content": "bad"}], {"messages": [{"role": "user", "content": "ok"}], "seed": 7}])
+        results = client.run_all([[{"role": "user", "content": "bad"}],
+                                  {"messages": [{"role": "user", "content": "ok"}], "seed": 7}])
     assert isinstance(results[0], LLMHTTPError) and results[1].text == "echo: ok"
     assert server.chat_requests[1]["body"]["seed"] == 7
 
@@ -143,7 +156,8 @@ def test_cache_survives_restart_and_ignores_url(tmp_path, server):
 
 def test_cache_key_covers_model_messages_and_params(tmp_path, server):
     with LLMClient(config(server, cache_dir=str(tmp_path))) as client:
-        variants = [dict(), dict(temperature=0.7), dict(seed=1), dict(seed=2), dict(max_tokens=10), dict(model="other")]
+        variants = [dict(), dict(temperature=0.7), dict(seed=1), dict(seed=2), dict(max_tokens=10),
+                    dict(model="other")]
         for params in variants:
             asyncio.run(client.complete(MESSAGES, **params))
         asyncio.run(client.complete(MESSAGES[1:]))

@@ -9,12 +9,7 @@ from dagster._core.definitions.data_version import CachingStaleStatusResolver, S
 from dagster._core.loader import LoadingContextForTest
 
 from assets.definitions import defs, model_assets, web_assets, web_scoring
-from assets.partitions import web_snapshots
 from curation.io import read_manifest
-from resources.corpus_store import CorpusStore
-from resources.dask import DaskResource
-from resources.models import ModelStore, ReferenceCorpus
-from resources.sources import WebInbox
 
 SNAPSHOT = "CC-MAIN-2026-04"
 
@@ -46,7 +41,8 @@ def test_models_train_scoring_runs_and_retraining_makes_it_stale(env):
 
     # min_bucket 0 keeps every document, so that the scored columns can be read back (the
     # sample's web pages are the classifier's own negatives: the default rejects them).
-    scored = materialise(web_scoring, SNAPSHOT, run_config={"ops": {"web__quality_filtered": {"config": {"min_bucket": 0}}}})
+    scored = materialise(web_scoring, SNAPSHOT,
+                         run_config={"ops": {"web__quality_filtered": {"config": {"min_bucket": 0}}}})
     assert scored.success
     manifest = read_manifest(str(tmp_path / "store"), "web/quality_filtered", SNAPSHOT)
     assert {"perplexity", "perplexity_bucket", "quality_score", "quality_classifier_bucket", "moore_lewis_score",
@@ -59,7 +55,8 @@ def test_models_train_scoring_runs_and_retraining_makes_it_stale(env):
     assert materialise(quality).success
     assert status(instance, key, SNAPSHOT) == StaleStatus.FRESH
     # ... a re-trained, different model marks the scored partition stale.
-    assert materialise(quality, run_config={"ops": {"models__quality_model": {"config": {"max_negatives": 10}}}}).success
+    assert materialise(quality,
+                       run_config={"ops": {"models__quality_model": {"config": {"max_negatives": 10}}}}).success
     assert status(instance, key, SNAPSHOT) == StaleStatus.STALE
     assert status(instance, dg.AssetKey(["web", "perplexity_filtered"]), SNAPSHOT) == StaleStatus.FRESH
 

@@ -13,7 +13,8 @@ from curation.perplexity import PerplexityFilter, PerplexityScorer, train_perple
 
 @pytest.fixture(scope="module")
 def reference(sample_dir):
-    texts = [json.loads(line)["text"] for line in (sample_dir / "reference" / "reference_ko.jsonl").open(encoding="utf-8")]
+    texts = [json.loads(line)["text"]
+             for line in (sample_dir / "reference" / "reference_ko.jsonl").open(encoding="utf-8")]
     random.Random(0).shuffle(texts)
     return texts[:500], texts[500:]  # train (with its own calibration share), unseen
 

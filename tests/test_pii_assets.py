@@ -1,17 +1,13 @@
 """The PII stage in the web chain: placeholders reach every later stage, counts by type reach
 the metadata, and no original value appears in any later output, reject or metadata."""
 
-import dagster as dg
 import pyarrow.parquet as pq
 
 from assets.definitions import web_assets
-from assets.partitions import web_snapshots
+from curation.io import read_manifest
+
 from conftest import write_warc
 from hostile import PROSE
-from curation.io import read_manifest
-from resources.corpus_store import CorpusStore
-from resources.dask import DaskResource
-from resources.sources import WebInbox
 
 SNAPSHOT = "CC-PII"
 PII = {"RRN": "900101-1234568", "PHONE": "010-2345-6789", "EMAIL": "hong.gildong@example.co.kr"}

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from curation.perplexity import train_perplexity_model
 from curation.quality import (
     QualityFilter,
     QualityScorer,
@@ -18,7 +19,6 @@ from curation.quality import (
     fit_bucket_thresholds,
     train_quality_model,
 )
-from curation.perplexity import train_perplexity_model
 
 NOISE_WORDS = ["ㅋㅋㅋ", "ㅠㅠ", "대박", "무료", "클릭", "이벤트", "할인", "쿠폰", "최저가", "당첨", "ㄹㅇ", "개꿀",
                "http://spam.example.kr", "지금", "바로", "가입", "!!!", "★", "문의", "010-0000-0000"]
@@ -62,7 +62,8 @@ def test_calibration_weights_give_each_class_half():
 @pytest.fixture(scope="module")
 def trained(sample_dir, tmp_path_factory):
     rng = random.Random(0)
-    reference = [json.loads(line)["text"] for line in (sample_dir / "reference" / "reference_ko.jsonl").open(encoding="utf-8")]
+    reference = [json.loads(line)["text"]
+                 for line in (sample_dir / "reference" / "reference_ko.jsonl").open(encoding="utf-8")]
     rng.shuffle(reference)
     train, unseen = reference[:500], reference[500:]
     negatives = noise(rng, 500)

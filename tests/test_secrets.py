@@ -4,15 +4,12 @@ reaches run metadata, and the UI listens on loopback unless told otherwise."""
 import re
 from pathlib import Path
 
-import dagster as dg
+from test_synthetic import SNAPSHOT, respond, write_quality_partition
 
 from assets.synthetic import rephrased
-from assets.partitions import web_snapshots
 from resources.llm import LLMResource
-from test_synthetic import SNAPSHOT, respond, write_quality_partition
+
 from openai_server import FakeOpenAI
-from resources.corpus_store import CorpusStore
-from resources.dask import DaskResource
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -27,7 +27,8 @@ from resources.dask import DaskResource
 PROSE = ("정부는 내년부터 청년 고용을 늘리기 위한 새로운 정책을 시행한다고 밝혔다. 관계 부처는 세부 계획을 "
          "다음 달까지 마련하기로 했다.")
 BATCH_A = pa.table({"id": ["a1", "a2", "a3", "a4"], "source": ["t"] * 4, "snapshot": ["p"] * 4,
-                    "text": [PROSE, "ㅋㅋㅋㅋ 대박 ㅠㅠㅠ", "This is English text only, no Korean.", f"문의 010-1234-5678 {PROSE}"],
+                    "text": [PROSE, "ㅋㅋㅋㅋ 대박 ㅠㅠㅠ", "This is English text only, no Korean.",
+                             f"문의 010-1234-5678 {PROSE}"],
                     "quality_bucket": [19, 2, 3, 4]})
 BATCH_B = pa.table({"id": ["b1", "b2"], "source": ["t"] * 2, "snapshot": ["p"] * 2,
                     "text": ["짧은 글", PROSE + " 메일 a@b.kr"], "quality_bucket": [5, 19]})
@@ -166,3 +167,26 @@ def test_a_changed_default_marks_the_materialised_partition_stale(tmp_path):
     stricter = replace(LANGUAGE_FILTERED, parameters=tuple(
         replace(p, default=0.9) if p.name == "threshold" else p for p in LANGUAGE_FILTERED.parameters))
     assert status([documents, language_asset(stricter)]) == StaleStatus.STALE
+
+
+def test_extraction_runs_from_the_cli_through_the_same_adapter(tmp_path):
+    """A stage the CLI never had an adapter for: its spec alone makes it a subcommand."""
+    from curation.sources.warc import WarcFileStats, record_batches
+
+    from conftest import write_warc
+
+    warc = write_warc(tmp_path / "a.warc.gz", [
+        ("https://a.kr/", f"<html><body><p>{PROSE}</p></body></html>".encode(), "text/html", "200 OK"),
+        ("https://a.kr/missing", b"not found", "text/html", "404 Not Found")])
+    records = pa.concat_tables([kept for kept, _, _ in record_batches([str(warc)], "p", WarcFileStats())])
+    pq.write_table(records, tmp_path / "records.parquet")
+    out = tmp_path / "text.parquet"
+    result = subprocess.run([sys.executable, "-m", "curation", "extract", str(tmp_path / "records.parquet"), str(out),
+                             "--min-chars", "20"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "extracted_text: 2 in, 1 kept, 1 rejected (http_status=1)"
+    kept = pq.read_table(out)
+    assert kept.column("url").to_pylist() == ["https://a.kr/"] and "payload" not in kept.column_names
+    assert PROSE[:20] in kept.column("text")[0].as_py()
+    rejects = pq.read_table(tmp_path / "text.rejects.parquet")
+    assert rejects.column("stage").to_pylist() == ["extracted_text"]

@@ -12,21 +12,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from assets.definitions import synthetic_persona_assets
-from assets.partitions import persona_releases, web_snapshots
 from assets.synthetic import rephrased
-from curation.io import PartitionWriter, read_manifest, shard_paths
 from curation.documents import rejects_table
+from curation.io import PartitionWriter, read_manifest, shard_paths
 from curation.synthetic.chunking import chunk_text
 from curation.synthetic.persona_qa import subtopics_for
 from curation.synthetic.rephrase import rephrase_tasks
 from curation.synthetic.styles import HIGH_QUALITY_STYLES, styles_for
 from curation.synthetic.validate import check_output
-from openai_server import FakeOpenAI
 from resources.corpus_store import CorpusStore
-from resources.dask import DaskResource
 from resources.llm import LLMResource
 
 from conftest import Materialiser
+from openai_server import FakeOpenAI
 
 SNAPSHOT, RELEASE = "CC-SYN", "sample-100"
 PROSE = "서울시는 올해 하반기부터 대중교통 요금 체계를 개편한다고 밝혔다. 시민들은 변화를 대체로 환영했다. "
@@ -59,7 +57,8 @@ def test_long_documents_are_chunked_without_losing_text():
      "질문: 시민 반응은 어떤가요?\n답변: 대체로 환영했습니다.", "stop", "qa", None),
     ("서울시는 요금 체계를 바꾼다. 질문 없이 쓴 글이라 형식이 맞지 않습니다. 그래서 거절됩니다.", "stop", "qa",
      "missing_qa_pairs"),
-    ("- 서울시는 올해 하반기부터 대중교통 요금 체계를 개편한다.\n- 시민들은 변화를 대체로 환영했다.", "stop", "list", None),
+    ("- 서울시는 올해 하반기부터 대중교통 요금 체계를 개편한다.\n- 시민들은 변화를 대체로 환영했다.", "stop", "list",
+     None),
     ("서울시는 요금 체계를 개편한다. 시민들은 변화를 환영했다. 목록이 아닌 글입니다.", "stop", "list",
      "missing_list_items"),
     ("The city will reorganise its public transport fares from the second half of this year.", "stop", None,
@@ -88,7 +87,8 @@ def respond(messages, params):
     if "ENGLISH-PLEASE" in prompt:
         return "This output is in English, which the validator must reject as not Korean at all."
     if "질문과 답변" in prompt:
-        return "질문: 무엇이 바뀌나요?\n답변: 대중교통 요금 체계가 바뀝니다.\n\n질문: 언제부터인가요?\n답변: 올해 하반기부터입니다."
+        return ("질문: 무엇이 바뀌나요?\n답변: 대중교통 요금 체계가 바뀝니다.\n\n"
+                "질문: 언제부터인가요?\n답변: 올해 하반기부터입니다.")
     if "목록으로" in prompt:
         return "- 서울시는 대중교통 요금 체계를 개편한다.\n- 시민들은 변화를 대체로 환영했다."
     if "질문 하나" in prompt:
@@ -155,7 +155,8 @@ def test_rephrasing_routes_validates_retries_and_never_pays_twice(tmp_path):
         assert sent == 6 + 4  # every task once, plus one repeat per injected fault
 
         # Re-materialising pays for nothing again: every completion comes from the cache.
-        files_before = {p: p.read_bytes() for p in (tmp_path / "store" / "web" / "rephrased").rglob("*") if p.is_file()}
+        files_before = {p: p.read_bytes() for p in (tmp_path / "store" / "web" / "rephrased").rglob("*")
+                        if p.is_file()}
         assert materialise_rephrased(store, llm_resource(server, tmp_path)).success
         assert len(server.chat_requests) == sent
         assert read_manifest(store, "web/rephrased", SNAPSHOT).extra["llm_usage"]["cache_hits"] == 6

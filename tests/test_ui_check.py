@@ -56,7 +56,8 @@ def test_compare_reports_what_the_ui_gets_wrong(code):
     no_edge = copy.deepcopy(code)
     no_edge.deps["personas/fuzzy_deduplicated"].discard("personas/exact_deduplicated")
     problems = ui_check.compare(no_edge, code, chains)
-    assert "edge personas/exact_deduplicated -> personas/fuzzy_deduplicated is in the code but not in the UI" in problems
+    assert ("edge personas/exact_deduplicated -> personas/fuzzy_deduplicated is in the code but not in the UI"
+            in problems)
     assert "chain personas: the UI has no edge personas/exact_deduplicated -> personas/fuzzy_deduplicated" in problems
 
     not_blocking = copy.deepcopy(code)

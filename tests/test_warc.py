@@ -3,11 +3,13 @@ import gzip
 import pyarrow as pa
 import pytest
 
-from conftest import write_warc
 from curation.extract import HtmlTextExtractor
 from curation.sources.warc import WARC_RECORD_SCHEMA, WarcFileStats, WarcReadError, iter_warc_records
 
-PROSE = "<html><body><p>" + "한국어 웹 문서의 본문 문단입니다. 이 문장은 추출기가 남겨야 하는 내용입니다. " * 3 + "</p></body></html>"
+from conftest import write_warc
+
+PROSE = ("<html><body><p>" + "한국어 웹 문서의 본문 문단입니다. 이 문장은 추출기가 남겨야 하는 내용입니다. " * 3
+         + "</p></body></html>")
 
 
 def _rows(path, snapshot="CC-TEST"):

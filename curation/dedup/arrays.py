@@ -82,7 +82,8 @@ class ArrayFile:
         (length,) = _HEADER_LENGTH.unpack(first)
         self._base = _HEADER_LENGTH.size + length
         self.header = {name: (np.dtype(dtype), offset, count)
-                       for name, (dtype, offset, count) in json.loads(self._read(_HEADER_LENGTH.size, self._base)).items()}
+                       for name, (dtype, offset, count)
+                       in json.loads(self._read(_HEADER_LENGTH.size, self._base)).items()}
 
     def _read(self, start: int, end: int) -> bytes:
         BYTES_READ.add(end - start)
@@ -103,7 +104,8 @@ class ArrayFile:
         """A transient map for scattered reads: callers drop it at once, so only the pages
         of one lookup are resident (a map kept open would keep every page it touched)."""
         dtype, offset, count = self.header[name]
-        return np.memmap(self.path, dtype=dtype, mode="r", offset=self._base + offset, shape=(count,)) if count else np.empty(0, dtype)
+        return (np.memmap(self.path, dtype=dtype, mode="r", offset=self._base + offset, shape=(count,))
+                if count else np.empty(0, dtype))
 
     def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Items [start, stop) of one array, as an ordinary (copied) array."""

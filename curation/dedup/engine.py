@@ -31,9 +31,10 @@ import posixpath
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,7 +43,17 @@ from curation.dedup.arrays import BYTES_READ, ArrayFile, ragged_arrays, spans, w
 from curation.dedup.backend import make_hasher
 from curation.dedup.components import min_labels
 from curation.dedup.exact import text_hashes
-from curation.dedup.index import DEFAULT_SHARDS, DOCS_PER_CHUNK, DedupIndex, IndexLayout, RunRef, docs_file, key, key_parts, shard_file
+from curation.dedup.index import (
+    DEFAULT_SHARDS,
+    DOCS_PER_CHUNK,
+    DedupIndex,
+    IndexLayout,
+    RunRef,
+    docs_file,
+    key,
+    key_parts,
+    shard_file,
+)
 from curation.dedup.minhash import MinHashConfig, band_hashes, normalized_words
 from curation.dedup.sketch import DEFAULT_SKETCH_SIZE, bottom_k, pair_jaccard, sorted_unique
 from curation.documents import details_json, rejects_table, require_columns
@@ -220,7 +231,8 @@ def deduplicate_partition(read: Callable[[], Iterable[pa.Table]], name: str, set
     `keep_edges`: keep the verified edges (keys a, b and similarity) on the result, for
     benchmarks."""
     say = progress or log.info
-    if index is not None and (index.layout.minhash, index.layout.sketch_size) != (settings.minhash, settings.sketch_size):
+    if index is not None and ((index.layout.minhash, index.layout.sketch_size)
+                              != (settings.minhash, settings.sketch_size)):
         raise ValueError(f"settings {settings.layout().as_dict()} differ from the index's {index.layout.as_dict()}")
     earlier_names = (index.names_before(name) if earlier is None else list(earlier)) if index is not None else []
     runs = tuple(index.runs(earlier_names)) if index is not None else ()
@@ -264,7 +276,8 @@ def _run(read, name: str, plan: _Plan, index: DedupIndex | None, client, add: bo
     t = time.perf_counter()
     maps: list[_MapFile] = []
     last_report = t
-    for file, nbytes, read_bytes in run_tasks(_map_task, _map_batches(read, settings.map_rows), client, shared=(plan,)):
+    for file, nbytes, read_bytes in run_tasks(_map_task, _map_batches(read, settings.map_rows), client,
+                                              shared=(plan,)):
         maps.append(file)
         stats.spill_bytes += nbytes
         stats.bytes_read += read_bytes
@@ -451,7 +464,8 @@ class _Files:
         return self._open[url]
 
 
-def _range_entries(files: _Files, maps: tuple[_MapFile, ...], kind: str, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+def _range_entries(files: _Files, maps: tuple[_MapFile, ...], kind: str, lo: int,
+                   hi: int) -> tuple[np.ndarray, np.ndarray]:
     """This partition's (hash, row) entries of fine ranges [lo, hi), sorted by (hash, row)."""
     hashes, rows = [], []
     for m in maps:
@@ -487,7 +501,7 @@ def _write_merged(plan: _Plan, kind: str, r: int, hashes: np.ndarray, rows: np.n
     write_arrays(plan.fs(), filesystem(path, plan.storage_options)[1], {"hash": hashes, "row": rows})
 
 
-def _merged_entries(files: "_Files", plan: _Plan, kind: str, ranges: range) -> tuple[np.ndarray, np.ndarray]:
+def _merged_entries(files: _Files, plan: _Plan, kind: str, ranges: range) -> tuple[np.ndarray, np.ndarray]:
     """Entries of consecutive hash ranges from their merged files, in hash order."""
     hashes, rows = [], []
     for r in ranges:
@@ -832,7 +846,8 @@ def _build_task(plan: _Plan, maps: tuple[_MapFile, ...], dup_rows: np.ndarray, a
         keys = key(plan.own_ordinal, rows)
         sketch, sketch_len = _gather(plan, files, maps, keys, "sketch", "sketch_off")
         ids, ids_len = _gather(plan, files, maps, keys, "ids", "ids_off")
-        arrays = {"sketch": sketch.astype(np.uint32), "sketch_off": np.concatenate([[0], np.cumsum(sketch_len)]).astype(np.int64),
+        arrays = {"sketch": sketch.astype(np.uint32),
+                  "sketch_off": np.concatenate([[0], np.cumsum(sketch_len)]).astype(np.int64),
                   "ids": ids.astype(np.uint8), "ids_off": np.concatenate([[0], np.cumsum(ids_len)]).astype(np.int64)}
         file_name = docs_file(chunk)
     digest, size = write_arrays(fs, posixpath.join(attempt_path, file_name), arrays)

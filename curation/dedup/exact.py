@@ -7,7 +7,7 @@ full-width forms, case or spacing count as the same text; anything else is fuzzy
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -72,7 +72,7 @@ class IndexLayout:
                 "sketch_size": self.sketch_size}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "IndexLayout":
+    def from_dict(cls, values: dict[str, Any]) -> IndexLayout:
         return cls(MinHashConfig.from_dict(values["minhash"]), values["shards"], values["sketch_size"])
 
 
@@ -129,7 +129,8 @@ class DedupIndex:
         self.fs, self.path = filesystem(self.root, self.storage_options)
 
     @classmethod
-    def open(cls, root: str, layout: IndexLayout | None = None, storage_options: dict[str, Any] | None = None) -> "DedupIndex":
+    def open(cls, root: str, layout: IndexLayout | None = None,
+             storage_options: dict[str, Any] | None = None) -> DedupIndex:
         """The index at `root`; created with `layout` when missing. An existing index with
         another MinHash configuration or sketch size is an error naming both (rebuild it to
         change them); its shard count is kept whatever `layout` says."""

@@ -16,9 +16,9 @@ on a GPU), so both backends compute bit-identical signatures.
 
 from __future__ import annotations
 
-import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +56,7 @@ class MinHashConfig:
         return self.num_perm // self.bands
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "MinHashConfig":
+    def from_dict(cls, values: dict[str, Any]) -> MinHashConfig:
         return cls(**{k: values[k] for k in ("ngram", "num_perm", "bands", "seed", "strip_spaces")})
 
     def as_dict(self) -> dict[str, Any]:

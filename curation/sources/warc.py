@@ -11,8 +11,9 @@ from __future__ import annotations
 import io
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 from warcio.archiveiterator import ArchiveIterator

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import Iterable
+from collections.abc import Iterable
 
 import pyarrow as pa
 
 from curation.documents import document_id, document_schema
+from curation.llm import Completion
 from curation.synthetic.styles import SYSTEM
 from curation.synthetic.tasks import Outcome, Task
-from curation.llm import Completion
 from curation.synthetic.validate import Checked, OutputLimits, check_output
 
 TOPICS: dict[str, list[str]] = {
@@ -78,7 +78,8 @@ def answer_tasks(questions: Iterable[tuple[Task, str]]) -> list[Task]:
     tasks = []
     for question_task, question in questions:
         prompt = f"다음 질문에 정확하고 친절하게 한국어로 답하세요. 답변만 출력하세요.\n\n질문: {question}"
-        tasks.append(Task(question_task.id, [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
+        tasks.append(Task(question_task.id,
+                          [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
                           source_chars=2000, row={**question_task.row, "question": question}))
     return tasks
 

@@ -3,12 +3,11 @@ chunked to the model's input limit, and every (document, style, chunk) becomes o
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import pyarrow as pa
 
 from curation.documents import document_schema
-
 from curation.stage import text_column
 from curation.synthetic.chunking import chunk_text
 from curation.synthetic.styles import DEFAULT_ROUTING, messages_for, styles_for

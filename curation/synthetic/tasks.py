@@ -4,8 +4,9 @@ as one output row or one reject with its reason."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -58,7 +59,8 @@ def outcome_tables(outcomes: Sequence[Outcome], schema: pa.Schema, stage: str) -
         if o.reason is None:
             kept.append({**o.task.row, "id": o.task.id, "text": o.text, **usage})
         else:
-            rejected.append((o, {**o.task.row, "id": o.task.id, "text": o.text or (o.completion.text if o.completion else None)},
+            rejected.append((o, {**o.task.row, "id": o.task.id,
+                                 "text": o.text or (o.completion.text if o.completion else None)},
                              {**o.details, **usage}))
     rejects = rejects_table(pa.Table.from_pylist([row for _, row, _ in rejected]) if rejected else
                             pa.table({"id": pa.array([], pa.string())}),

@@ -10,9 +10,11 @@ from curation.text import hangul_ratio
 
 _FENCE = re.compile(r"^```[a-z]*\s*|\s*```$")
 # Chat models like to announce their answer ("다음은 ... 입니다:", "물론입니다!", "Sure, here is ...").
-_PREAMBLE = re.compile(r"^(?:(?:물론|네[,!. ]|좋습니다|알겠습니다|sure|certainly|here is|here's)[^\n]*|다음은[^\n]*[:：])\s*\n",
+_PREAMBLE = re.compile(r"^(?:(?:물론|네[,!. ]|좋습니다|알겠습니다|sure|certainly|here is|here's)[^\n]*"
+                       r"|다음은[^\n]*[:：])\s*\n",
                        re.IGNORECASE)
-_QA = re.compile(r"질문\s*\d*\s*[:：]\s*(?P<q>.+?)\s*\n\s*답변\s*\d*\s*[:：]\s*(?P<a>.+?)(?=\n\s*질문\s*\d*\s*[:：]|\Z)",
+_QA = re.compile(r"질문\s*\d*\s*[:：]\s*(?P<q>.+?)\s*\n\s*답변\s*\d*\s*[:：]\s*(?P<a>.+?)"
+                 r"(?=\n\s*질문\s*\d*\s*[:：]|\Z)",
                  re.DOTALL)
 _LIST_ITEM = re.compile(r"^\s*(?:[-•*·]|\d+[.)])\s+\S", re.MULTILINE)
 
