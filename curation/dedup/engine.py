@@ -91,12 +91,14 @@ class DedupSettings:
         return IndexLayout(self.minhash, self.shards, self.sketch_size)
 
 
-def dedup_settings(exact: bool = True, fuzzy: bool = True, threshold: float = 0.8, verify: bool = True,
-                   ngram: int = MinHashConfig.ngram, num_perm: int = MinHashConfig.num_perm,
+def dedup_settings(exact: bool = True, fuzzy: bool = True, threshold: float = DedupSettings.threshold,
+                   verify: bool = True, ngram: int = MinHashConfig.ngram, num_perm: int = MinHashConfig.num_perm,
                    bands: int = MinHashConfig.bands, strip_spaces: bool = MinHashConfig.strip_spaces,
-                   sketch_size: int = DEFAULT_SKETCH_SIZE, shards: int = DEFAULT_SHARDS,
-                   memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, backend: str = "cpu") -> DedupSettings:
-    """DedupSettings from flat options (run config, CLI flags). `verify=False` keeps LSH
+                   sketch_size: int = DedupSettings.sketch_size, shards: int = DedupSettings.shards,
+                   memory_budget_mb: float = DedupSettings.memory_budget_mb,
+                   backend: str = DedupSettings.backend) -> DedupSettings:
+    """DedupSettings from flat options (run config, CLI flags), its defaults DedupSettings' own
+    (one place for each). `verify=False` keeps LSH
     candidate pairs unverified; `shards` applies to a new index (an existing one keeps its
     own); `memory_budget_mb` is per task; `backend` cpu | gpu | auto (gpu falls back to cpu
     with a warning)."""
