@@ -11,6 +11,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.partitions import persona_releases, unregistered_releases, web_snapshots
+from curation.sources.warc import probe_warc
 from resources.sources import PersonaReleases, WebInbox
 
 MONTHLY = "0 3 1 * *"  # 03:00 on the 1st: Common Crawl publishes roughly monthly
@@ -18,18 +19,21 @@ SENSOR_INTERVAL_SECONDS = 300
 
 
 def ready_snapshots(inbox: WebInbox, known: set[str] = frozenset()) -> list[str]:
-    """Snapshot folders not in `known` that hold at least one WARC file. A folder whose name
-    starts with '.' or '_' is a copy in progress (copy into `.CC-MAIN-...`, then rename): not a
-    snapshot yet. Known folders are not listed again: a crawl has ~90k WARC files per snapshot."""
+    """Snapshot folders not in `known` that hold at least one readable WARC file (it starts as
+    gzip or as a WARC record; a folder of 0-byte or foreign files is not a snapshot). A folder
+    whose name starts with '.' or '_' is a copy in progress (copy into `.CC-MAIN-...`, then
+    rename): not a snapshot yet. Known folders are not listed again: a crawl has ~90k WARC files
+    per snapshot, and only files up to the first readable one are opened."""
     ready = []
     for name in inbox.snapshots():
         if name in known or name.startswith((".", "_")):
             continue
         try:
-            inbox.snapshot_files(name)
+            files = inbox.snapshot_files(name)
         except FileNotFoundError:
             continue  # empty so far; picked up on a later tick
-        ready.append(name)
+        if any(probe_warc(url, inbox.storage_options or None) is None for url in files):
+            ready.append(name)
     return ready
 
 

@@ -58,7 +58,9 @@ def age_band(age: int | None) -> str | None:
 
 EXTRA_CHECKS = {"language_purity": dict(blocking=True, description=f">= {MIN_PURITY} of kept documents have >= "
                                                                      f"{MIN_HANGUL_SHARE} Hangul letters"),
-                "persona_marginals": dict(description="sex / age band / province shares vs the resident population")}
+                "persona_marginals": dict(description="sex / age band / province shares vs the resident population"),
+                "quarantined_files": dict(description="no input file was quarantined as unreadable (a warning: the "
+                                                      "other files were curated)")}
 
 
 def check_specs(key: dg.AssetKey, spec: StageSpec) -> list[dg.AssetCheckSpec]:
@@ -142,6 +144,12 @@ def check_results(key: dg.AssetKey, spec: StageSpec, manifest: Manifest, upstrea
         purity = observer.with_hangul / observer.documents if observer.documents else 1.0
         results.append(dg.AssetCheckResult(check_name="language_purity", passed=purity >= MIN_PURITY,
                                            metadata={"purity": round(purity, 4), "documents": observer.documents}))
+    if "quarantined_files" in spec.checks:
+        quarantined = manifest.extra.get("quarantined_files", [])
+        results.append(dg.AssetCheckResult(check_name="quarantined_files", passed=not quarantined,
+                                           severity=dg.AssetCheckSeverity.WARN,
+                                           metadata={"quarantined": len(quarantined),
+                                                     "files": dg.MetadataValue.json(quarantined)}))
     if "persona_marginals" in spec.checks:
         metadata, passed = {}, True
         for dimension, shares in POPULATION_SHARES.items():

@@ -37,6 +37,12 @@ class WebInbox(dg.ConfigurableResource):
     root: str = Field(description="local folder or fsspec URL (the deployment's: $CURATION_WEB_INBOX)")
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
+    def snapshot_folder(self, snapshot: str) -> str:
+        """The snapshot's folder, as its files are listed (a URL keeps its protocol)."""
+        fs, path = filesystem(posixpath.join(self.root, snapshot), self.storage_options or None)
+        protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
+        return path if protocol == "file" else f"{protocol}://{path}"
+
     def snapshot_files(self, snapshot: str) -> list[str]:
         files = _list_files(posixpath.join(self.root, snapshot), (".warc.gz", ".warc"), self.storage_options)
         if not files:

@@ -18,6 +18,8 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
+from warcio.recordloader import ArcWarcRecordLoader
+from warcio.statusandheaders import StatusAndHeadersParserException
 
 from curation.documents import details_json, document_id, document_schema, rejects_table
 from curation.io import filesystem
@@ -41,10 +43,14 @@ class WarcReadError(RuntimeError):
 
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
+WARC_MAGIC = b"WARC/"
 # Common Crawl truncates payloads at 1 MiB (WARC-Truncated); a record this much larger is not a
 # web page worth extracting, and holding it would let one record exhaust a worker's memory.
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 _CHUNK = 1 << 20
+# Records that name a web resource: without a target URI they are not what they claim to be.
+_TARGETED = ("response", "request", "revisit")
+_HTTP_LOADER = ArcWarcRecordLoader()
 
 
 @dataclass
@@ -53,7 +59,9 @@ class BadRecord:
 
     warc_file: str
     offset: int
-    reason: str  # corrupt_record | truncated_record | record_too_large | unparseable_record
+    # corrupt_record | truncated_record | record_too_large | unparseable_record |
+    # missing_target_uri | unreadable_file
+    reason: str
     error: str
 
 
@@ -61,133 +69,118 @@ class BadRecord:
 class WarcFileStats:
     records_by_type: Counter = field(default_factory=Counter)
     bad_records_by_reason: Counter = field(default_factory=Counter)
+    quarantined_files: list[dict[str, str]] = field(default_factory=list)
 
 
-@dataclass
-class _Member:
-    offset: int
-    data: bytes | None  # None with `error`
-    error: tuple[str, str] | None = None
+class _Damaged(Exception):
+    """Compressed bytes that cannot be decompressed: `reason` as in BadRecord."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
-def _gzip_members(stream: BinaryIO, max_bytes: int) -> Iterator[_Member]:
-    """Each gzip member of a stream, decompressed, with its file offset. A corrupt or truncated
-    member is reported and reading resumes at the next gzip header after its start, so one
-    damaged record costs one record. Memory: one member's compressed bytes plus at most
-    `max_bytes` of its output."""
-    buffer = bytearray()
-    base = 0  # file offset of buffer[0]
-    at_eof = False
+class _Source:
+    """The compressed file, read in chunks, with bytes given back for the next reader and the
+    file offset of the next byte kept."""
 
-    def fill() -> None:
-        nonlocal at_eof
-        data = stream.read(_CHUNK)
-        at_eof = not data
-        buffer.extend(data)
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream, self.pushed, self.offset = stream, b"", 0
 
-    while True:
-        if not buffer:
-            if at_eof:
-                return
-            fill()
-            continue
-        decompressor = zlib.decompressobj(wbits=31)
-        pieces: list[bytes] = []
-        size, position, error = 0, 0, None
-        while not decompressor.eof:
-            if position >= len(buffer):
-                if at_eof:
-                    error = ("truncated_record", "the file ends inside this record")
-                    break
-                fill()
-                continue
-            piece = bytes(buffer[position:position + _CHUNK])
-            try:
-                data = decompressor.decompress(piece)
-            except zlib.error as failure:
-                error = ("corrupt_record", f"zlib: {failure}")
+    def take(self) -> bytes:
+        data, self.pushed = (self.pushed, b"") if self.pushed else (self.stream.read(_CHUNK), b"")
+        self.offset += len(data)
+        return data
+
+    def give_back(self, data: bytes) -> None:
+        self.pushed = data + self.pushed
+        self.offset -= len(data)
+
+    def peek(self, size: int) -> bytes:
+        while len(self.pushed) < size:
+            more = self.stream.read(_CHUNK)
+            if not more:
                 break
-            position += len(piece) - len(decompressor.unused_data)
-            size += len(data)
-            if size <= max_bytes:
-                pieces.append(data)
-            elif pieces:
-                pieces = []  # over the limit: stop holding it, keep counting
-        if error is None and size > max_bytes:
-            error = ("record_too_large", f"{size} bytes decompressed, limit {max_bytes}")
-            yield _Member(base, None, error)
-        elif error is None:
-            yield _Member(base, b"".join(pieces))
-        else:
-            yield _Member(base, None, error)
-            position = 1
-            while (found := buffer.find(GZIP_MAGIC, position)) < 0 and not at_eof:
-                position = max(1, len(buffer) - len(GZIP_MAGIC) + 1)
-                fill()
-            position = found if found >= 0 else len(buffer)
-        del buffer[:position]
-        base += position
+            self.pushed += more
+        return self.pushed[:size]
 
-
-def iter_warc_records(url: str, snapshot: str, stats: WarcFileStats | None = None,
-                      storage_options: dict[str, Any] | None = None,
-                      max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[dict[str, Any] | BadRecord]:
-    """Rows (WARC_RECORD_SCHEMA) for the response records of one WARC file (.warc.gz, one gzip
-    member per record as Common Crawl writes them, or plain .warc), and a `BadRecord` for each
-    record that cannot be read. A file that does not start as a WARC file raises
-    `WarcReadError` naming it."""
-    stats = stats if stats is not None else WarcFileStats()
-    fs, path = filesystem(url, storage_options)
-    name = path.rsplit("/", 1)[-1]
-    try:
-        with fs.open(path, "rb") as stream:
-            head = stream.read(len(GZIP_MAGIC))
-            stream.seek(0)
-            if head != GZIP_MAGIC:
-                for record in ArchiveIterator(stream):  # plain WARC: read as a whole
-                    yield from _rows_of(record, name, snapshot, stats)
+    def skip_to(self, marker: bytes, at_least: int) -> None:
+        """Drop bytes up to the next `marker` that starts at or after file offset `at_least`."""
+        while True:
+            data = self.take()
+            if not data:
                 return
-            first = True
-            for member in _gzip_members(stream, max_record_bytes):
-                if member.error is not None:
-                    if first:
-                        raise WarcReadError(f"{url}: not a readable WARC file (first record: {member.error[1]})")
-                    stats.bad_records_by_reason[member.error[0]] += 1
-                    yield BadRecord(name, member.offset, *member.error)
-                    continue
-                try:
-                    # Rows are built while iterating: warcio's payload stream is gone once the
-                    # iterator moves on.
-                    rows, records = [], 0
-                    for record in ArchiveIterator(io.BytesIO(member.data)):
-                        records += 1
-                        rows.extend(_rows_of(record, name, snapshot, stats))
-                    if not records:
-                        raise ArchiveLoadFailed("no WARC record in this gzip member")
-                except (ArchiveLoadFailed, ValueError, EOFError) as error:
-                    if first:
-                        raise
-                    stats.bad_records_by_reason["unparseable_record"] += 1
-                    yield BadRecord(name, member.offset, "unparseable_record", f"{type(error).__name__}: {error}")
-                    continue
-                first = False
-                yield from rows
-    except WarcReadError:
-        raise
-    except (ArchiveLoadFailed, OSError, EOFError, ValueError) as error:
-        raise WarcReadError(f"{url}: not a readable WARC file ({type(error).__name__}: {error})") from error
+            start = self.offset - len(data)
+            found = data.find(marker, max(0, at_least - start))
+            if found >= 0:
+                self.give_back(data[found:])
+                return
+            keep = len(marker) - 1  # a marker cut by the chunk boundary
+            self.give_back(data[-keep:])
+            if self.peek(keep + 1) == data[-keep:]:  # nothing more to read
+                self.take()
+                return
 
 
-def _rows_of(record, name: str, snapshot: str, stats: WarcFileStats) -> Iterator[dict[str, Any]]:
+class _MemberReader(io.RawIOBase):
+    """The decompressed bytes of one gzip member, produced as they are read: a member that holds
+    thousands of records is never held whole. At its end the bytes after it go back to the
+    source; a damaged member raises `_Damaged`, after giving back its last compressed chunk so
+    that the search for the next member starts inside it."""
+
+    def __init__(self, source: _Source) -> None:
+        self.source, self.decompressor, self.done, self.last = source, zlib.decompressobj(wbits=31), False, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.done:
+            tail = self.decompressor.unconsumed_tail
+            if not tail:
+                self.last = self.source.take()
+                if not self.last:
+                    raise _Damaged("truncated_record", "the file ends inside this gzip member")
+            try:
+                data = self.decompressor.decompress(tail or self.last, len(buffer))
+            except zlib.error as failure:
+                self.source.give_back(self.last)
+                raise _Damaged("corrupt_record", f"zlib: {failure}") from None
+            if self.decompressor.eof:
+                self.done = True
+                self.source.give_back(self.decompressor.unused_data)
+            if data:
+                buffer[:len(data)] = data
+                return len(data)
+        return 0
+
+    def drain(self) -> None:
+        while self.read(_CHUNK):
+            pass
+
+
+_PARSED = object()  # marks a record parsed, so that a file with records but no response is a WARC file
+
+
+def _record_item(record, name: str, offset: int, snapshot: str, stats: WarcFileStats,
+                 max_record_bytes: int, index: int) -> dict[str, Any] | BadRecord | None:
+    """The row of a response record, a BadRecord, or None for another record type."""
     # warcio reads any text line as a legacy ARC header; a file that is not WARC would
     # otherwise turn into junk "records" instead of an error.
     if record.format != "warc":
         raise ArchiveLoadFailed(f"record in {record.format!r} format, expected WARC")
     stats.records_by_type[record.rec_type] += 1
+    target = (record.rec_headers.get_header("WARC-Target-URI") or "").strip()
+    if record.rec_type in _TARGETED and not target:
+        return BadRecord(name, offset, "missing_target_uri", f"{record.rec_type} record without WARC-Target-URI")
     if record.rec_type != "response":
-        return
-    target = record.rec_headers.get_header("WARC-Target-URI")
+        return None
     record_id = record.rec_headers.get_header("WARC-Record-ID") or ""
+    if target.lower().startswith(("http:", "https:")):
+        try:  # parsed here, not by warcio's iterator, so that a bad record costs only itself
+            record.http_headers = _HTTP_LOADER.load_http_headers("response", target, record.raw_stream, record.length)
+        except (StatusAndHeadersParserException, EOFError, ValueError):
+            record.http_headers = None
     status = None
     content_type = None
     if record.http_headers is not None:
@@ -196,8 +189,13 @@ def _rows_of(record, name: str, snapshot: str, stats: WarcFileStats) -> Iterator
         except (TypeError, ValueError):
             status = None
         content_type = record.http_headers.get_header("Content-Type")
-    yield {
-        "id": document_id("web", snapshot, f"{target}\n{record_id}"),
+    payload = record.content_stream().read(max_record_bytes + 1)
+    if len(payload) > max_record_bytes:
+        return BadRecord(name, offset, "record_too_large", f"payload over the limit of {max_record_bytes} bytes")
+    return {
+        # Unique per record: the file's path in the snapshot, where the record starts, its
+        # place in a gzip member that holds several, and its own id.
+        "id": document_id("web", snapshot, f"{name}@{offset}#{index}\n{record_id}"),
         "source": "web",
         "snapshot": snapshot,
         "url": target,
@@ -206,8 +204,124 @@ def _rows_of(record, name: str, snapshot: str, stats: WarcFileStats) -> Iterator
         "warc_date": record.rec_headers.get_header("WARC-Date"),
         "http_status": status,
         "content_type": content_type,
-        "payload": record.content_stream().read(),
+        "payload": payload,
     }
+
+
+_UNPARSEABLE = (ArchiveLoadFailed, StatusAndHeadersParserException, ValueError, EOFError, AttributeError, KeyError)
+
+
+def _gzip_items(stream: BinaryIO, name: str, snapshot: str, stats: WarcFileStats, max_record_bytes: int):
+    """Items of a .warc.gz: each gzip member streamed through warcio, its records read one by
+    one; a damaged member is one BadRecord and reading resumes at the next gzip header."""
+    source = _Source(stream)
+    while source.peek(1):
+        start = source.offset
+        if source.peek(len(GZIP_MAGIC)) != GZIP_MAGIC:
+            yield BadRecord(name, start, "corrupt_record", "bytes between gzip members that are not gzip")
+            source.skip_to(GZIP_MAGIC, start + 1)
+            continue
+        member = _MemberReader(source)
+        index = 0
+        try:
+            records = ArchiveIterator(io.BufferedReader(member, _CHUNK), no_record_parse=True)
+            for record in records:
+                item = _record_item(record, name, start, snapshot, stats, max_record_bytes, index)
+                index += 1
+                yield _PARSED
+                if item is not None:
+                    yield item
+            member.drain()
+        except _Damaged as damage:
+            yield BadRecord(name, start, damage.reason, f"{damage} ({index} records of this member read before it)")
+            source.skip_to(GZIP_MAGIC, start + 1)
+        except _UNPARSEABLE as error:
+            yield BadRecord(name, start, "unparseable_record", f"{type(error).__name__}: {str(error)[:200]}")
+            try:
+                member.drain()
+            except _Damaged:
+                source.skip_to(GZIP_MAGIC, start + 1)
+
+
+def _plain_items(stream: BinaryIO, name: str, snapshot: str, stats: WarcFileStats, max_record_bytes: int):
+    """Items of an uncompressed .warc, with the same record limit; after bytes that are not a
+    record, reading resumes at the next line that starts a WARC record."""
+    position = 0
+    while True:
+        stream.seek(position)
+        records = ArchiveIterator(stream, no_record_parse=True)
+        offset = position
+        try:
+            for record in records:
+                offset = records.offset
+                item = _record_item(record, name, offset, snapshot, stats, max_record_bytes, 0)
+                yield _PARSED
+                if item is not None:
+                    yield item
+            return
+        except _UNPARSEABLE as error:
+            yield BadRecord(name, offset, "unparseable_record", f"{type(error).__name__}: {str(error)[:200]}")
+        stream.seek(offset + 1)
+        source = _Source(stream)
+        source.offset = offset + 1
+        source.skip_to(b"\n" + WARC_MAGIC, offset + 1)
+        if not source.peek(1):
+            return
+        position = source.offset + 1
+
+
+def iter_warc_records(url: str, snapshot: str, stats: WarcFileStats | None = None,
+                      storage_options: dict[str, Any] | None = None, max_record_bytes: int = MAX_RECORD_BYTES,
+                      name: str | None = None) -> Iterator[dict[str, Any] | BadRecord]:
+    """Rows (WARC_RECORD_SCHEMA) for the response records of one WARC file (.warc.gz, gzip
+    members of one or many records, or plain .warc), and a `BadRecord` for each record that
+    cannot be read. A file from which no WARC record can be read raises `WarcReadError` naming
+    it. `name`: the file's path within its snapshot (default: its base name)."""
+    stats = stats if stats is not None else WarcFileStats()
+    fs, path = filesystem(url, storage_options)
+    name = name or path.rsplit("/", 1)[-1]
+    early: list[BadRecord] = []  # damage before the first record: the file may not be WARC at all
+    parsed = False
+    try:
+        with fs.open(path, "rb") as stream:
+            head = stream.read(len(GZIP_MAGIC))
+            if not head:
+                raise WarcReadError(f"{url}: empty file (0 bytes)")
+            stream.seek(0)
+            items = (_gzip_items if head == GZIP_MAGIC else _plain_items)(stream, name, snapshot, stats,
+                                                                         max_record_bytes)
+            for item in items:
+                if item is _PARSED:
+                    if not parsed:
+                        parsed = True
+                        for bad in early:
+                            stats.bad_records_by_reason[bad.reason] += 1
+                            yield bad
+                    continue
+                if isinstance(item, BadRecord) and not parsed:
+                    early.append(item)
+                    continue
+                if isinstance(item, BadRecord):
+                    stats.bad_records_by_reason[item.reason] += 1
+                yield item
+    except OSError as error:
+        raise WarcReadError(f"{url}: not readable ({type(error).__name__}: {error})") from error
+    if not parsed:
+        why = early[0].error if early else "no WARC record in it"
+        raise WarcReadError(f"{url}: not a readable WARC file ({why})")
+
+
+def probe_warc(url: str, storage_options: dict[str, Any] | None = None) -> str | None:
+    """None when the file starts like a WARC file (gzip, or a WARC/ line), else why not."""
+    fs, path = filesystem(url, storage_options)
+    try:
+        with fs.open(path, "rb") as stream:
+            head = stream.read(len(WARC_MAGIC))
+    except OSError as error:
+        return f"{type(error).__name__}: {error}"
+    if not head:
+        return "empty file (0 bytes)"
+    return None if head.startswith(GZIP_MAGIC) or head == WARC_MAGIC else "neither gzip nor WARC"
 
 
 def is_html(content_type: str | None) -> bool:
@@ -218,17 +332,33 @@ def is_html(content_type: str | None) -> bool:
     return media in {"text/html", "application/xhtml+xml"}
 
 
-def record_batches(files: list[str], snapshot: str, stats: WarcFileStats,
-                   batch_rows: int = WARC_BATCH_ROWS) -> Iterator[tuple[pa.Table, pa.Table, BatchStats]]:
-    """(records, rejects, stats) batches of a snapshot's WARC files; a record that cannot be
-    read becomes a reject with its file, offset and reason, and the files' other records are
-    still read."""
+def relative_name(url: str, root: str | None) -> str:
+    """A WARC file's path within its snapshot folder `root` (its base name without a root)."""
+    if root:
+        prefix = root.rstrip("/") + "/"
+        if url.startswith(prefix):
+            return url[len(prefix):]
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def record_batches(files: list[str], snapshot: str, stats: WarcFileStats, root: str | None = None,
+                   batch_rows: int = WARC_BATCH_ROWS,
+                   storage_options: dict[str, Any] | None = None) -> Iterator[tuple[pa.Table, pa.Table, BatchStats]]:
+    """(records, rejects, stats) batches of a snapshot's WARC files (`root`: the snapshot
+    folder, so that files keep their relative path). A record that cannot be read becomes a
+    reject with its file, offset and reason, and the file's other records are still read; a
+    file from which nothing can be read is quarantined: one `unreadable_file` reject naming it
+    and why (also listed in `stats.quarantined_files`), and the other files are curated."""
     rows: list[dict] = []
     bad: list[BadRecord] = []
+    seen: Counter = Counter()  # bad records per (file, offset): their ids stay distinct
 
     def flush() -> tuple[pa.Table, pa.Table, BatchStats]:
         kept = pa.Table.from_pylist(rows, schema=WARC_RECORD_SCHEMA)
-        ids = [document_id("web", snapshot, f"{b.warc_file}@{b.offset}") for b in bad]
+        ids = []
+        for b in bad:
+            seen[(b.warc_file, b.offset)] += 1
+            ids.append(document_id("web", snapshot, f"{b.warc_file}@{b.offset}!{seen[(b.warc_file, b.offset)]}"))
         rejected = rejects_table(pa.table({"id": pa.array(ids, pa.string()),
                                            "snapshot": pa.array([snapshot] * len(bad), pa.string()),
                                            "source": pa.array(["web"] * len(bad), pa.string())}),
@@ -240,9 +370,17 @@ def record_batches(files: list[str], snapshot: str, stats: WarcFileStats,
         return kept, rejected, BatchStats.of(kept.num_rows + rejected.num_rows, kept, rejected)
 
     for url in files:
-        for item in iter_warc_records(url, snapshot, stats):
-            (bad if isinstance(item, BadRecord) else rows).append(item)
-            if len(rows) + len(bad) >= batch_rows:
-                yield flush()
+        name = relative_name(url, root)
+        try:
+            for item in iter_warc_records(url, snapshot, stats, storage_options=storage_options, name=name):
+                (bad if isinstance(item, BadRecord) else rows).append(item)
+                if len(rows) + len(bad) >= batch_rows:
+                    yield flush()
+        except WarcReadError as error:
+            # Records read before the file turned out unreadable stay counted; the file is one row.
+            reason = str(error).split(": ", 1)[-1]
+            stats.quarantined_files.append({"warc_file": name, "reason": reason})
+            stats.bad_records_by_reason["unreadable_file"] += 1
+            bad.append(BadRecord(name, 0, "unreadable_file", reason))
     if rows or bad:
         yield flush()
