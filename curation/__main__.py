@@ -238,25 +238,86 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_MESSAGE_CHARS = 300  # an error quotes a line or a value, never a whole document
+
+
+class OutputError(Exception):
+    """Writing an output file failed: the message names that file, not the input."""
+
+    def __init__(self, path: str, error: Exception) -> None:
+        super().__init__(f"{path}: {error}")
+
+
+class DuplicateIds:
+    """Ids seen in the input, as 64-bit hashes (8 bytes a document): rows whose id an earlier
+    row has are reported at the end."""
+
+    def __init__(self) -> None:
+        self.hashes: list = []
+        self.rows = 0
+
+    def __call__(self, batches: Iterable[pa.Table]) -> Iterable[pa.Table]:
+        import numpy as np
+
+        self.hashes, self.rows = [], 0  # a stage that reads its input twice (dedup) counts it once
+        for batch in batches:
+            if "id" in batch.column_names:
+                self.hashes.append(np.fromiter((hash(i) for i in batch.column("id").to_pylist()), np.int64,
+                                               count=batch.num_rows))
+            self.rows += batch.num_rows
+            yield batch
+
+    def report(self) -> str | None:
+        import numpy as np
+
+        if not self.hashes:
+            return None
+        hashes = np.concatenate(self.hashes)
+        order = np.argsort(hashes, kind="stable")
+        repeated = order[1:][hashes[order[1:]] == hashes[order[:-1]]]
+        if not repeated.size:
+            return None
+        return f"{repeated.size} row(s) repeat an earlier row's id (first: row {int(repeated.min()) + 1})"
+
+
+def _write(writer: AtomicTableWriter, path: str, table: pa.Table) -> None:
+    try:
+        writer.write(table)
+    except (OSError, pa.ArrowException) as error:
+        raise OutputError(path, error) from error
+
+
 def run_file_stage(args: argparse.Namespace) -> int:
     if not os.path.exists(args.input) and "://" not in args.input:
         print(f"error: input {args.input} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
+    rejects_path = args.rejects or default_rejects_path(args.output)
     kept_out = AtomicTableWriter(args.output)
-    rejects_out = AtomicTableWriter(args.rejects or default_rejects_path(args.output))
+    rejects_out = AtomicTableWriter(rejects_path)
+    duplicates = DuplicateIds()
     try:
         totals = BatchStats()
-        for kept, rejected, stats in args.run(args, lambda: iter_document_batches(args.input)):
-            kept_out.write(kept)
-            rejects_out.write(rejected)
+        for kept, rejected, stats in args.run(args, lambda: duplicates(iter_document_batches(args.input))):
+            _write(kept_out, args.output, kept)
+            _write(rejects_out, rejects_path, rejected)
             totals += stats
-        kept_out.close()
-        rejects_out.close(empty_schema=REJECT_SCHEMA)
-    except (ValueError, OSError) as error:
+        for writer, path, schema in ((kept_out, args.output, None), (rejects_out, rejects_path, REJECT_SCHEMA)):
+            try:
+                writer.close(empty_schema=schema)
+            except (OSError, pa.ArrowException) as error:
+                raise OutputError(path, error) from error
+    except (ValueError, OSError, OutputError) as error:
         kept_out.abort()
         rejects_out.abort()
-        print(f"error: {args.input}: {error}", file=sys.stderr)
+        message = str(error)
+        where = "" if isinstance(error, OutputError) or message.startswith(args.input) else f"{args.input}: "
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[:MAX_MESSAGE_CHARS] + "…"
+        print(f"error: {where}{message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    repeated = duplicates.report()
+    if repeated:  # reported, not fatal: every row was processed and is in OUT or the rejects
+        print(f"warning: {args.input}: {repeated}", file=sys.stderr)
     print(totals.summary(args.spec.name if hasattr(args, "spec") else args.summary_name))
     return 0
 

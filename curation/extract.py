@@ -9,6 +9,7 @@ import pyarrow as pa
 from curation.sources.html import JustextKorean, decode_html
 from curation.sources.warc import is_html
 from curation.stage import Decision, DocumentStage
+from curation.text import nfc
 
 
 class HtmlTextExtractor(DocumentStage):
@@ -48,7 +49,8 @@ class HtmlTextExtractor(DocumentStage):
                 try:
                     page = decode_html(payload, content_type)
                     # NUL bytes are never text; libxml2 would turn them into U+FFFD.
-                    text = self.extractor.extract(page.text.replace("\x00", ""))
+                    # NFC before jusText: its Korean stop words are composed syllables.
+                    text = self.extractor.extract(nfc(page.text.replace("\x00", "")))
                     charset, source = page.encoding, page.charset_source
                     bad = page.text.count("\ufffd") / max(1, len(page.text)) if page.replaced else 0.0
                 except Exception as failure:  # one hostile page must not stop the partition

@@ -17,11 +17,15 @@ place.
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import hashlib
 import json
+import lzma
 import os
 import posixpath
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,6 +34,8 @@ from typing import Any
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from curation.text import nfc_text
 
 MANIFEST_NAME = "manifest.json"
 DEFAULT_ROWS_PER_SHARD = 50_000
@@ -316,36 +322,127 @@ def iter_jsonl_batches(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     storage_options: dict[str, Any] | None = None,
 ) -> Iterator[pa.Table]:
-    """Stream a JSON Lines file as tables of `batch_rows` rows (strings stay strings)."""
+    """Stream a JSON Lines file as tables of `batch_rows` rows (strings stay strings).
+
+    Whatever is wrong with the file is a ValueError naming it and the line: invalid UTF-8,
+    invalid JSON, a line that is not an object, a field whose values mix types, a lone
+    surrogate, a compressed file cut short. A UTF-8 byte-order mark on the first line is
+    accepted. Messages quote at most a few characters of the line, never a whole document."""
     fs, path = filesystem(url, storage_options)
     compression = "infer" if path.endswith((".gz", ".zst", ".bz2", ".xz")) else None
     rows: list[dict[str, Any]] = []
-    with fs.open(path, "rt", encoding="utf-8", compression=compression) as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{url}: line {line_number} is not valid JSON ({error.msg})") from error
-            if not isinstance(row, dict):
-                raise ValueError(f"{url}: line {line_number} is not a JSON object")
-            rows.append(row)
-            if len(rows) >= batch_rows:
-                yield _table_of_rows(rows, url, line_number)
-                rows = []
-    if rows:
-        yield _table_of_rows(rows, url, line_number)
-
-
-def _table_of_rows(rows: list[dict[str, Any]], url: str, last_line: int) -> pa.Table:
-    """A table of JSON objects; a field whose values mix types (text 7 beside text "...") is a
-    clear error naming the lines, not an Arrow traceback."""
+    line_number = 0
     try:
-        return pa.Table.from_pylist(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise ValueError(f"{url}: lines {last_line - len(rows) + 1}-{last_line} mix value types in one "
-                         f"field ({error})") from error
+        with fs.open(path, "rb", compression=compression) as handle:
+            for line_number, raw in enumerate(handle, start=1):
+                if line_number == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8):]
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise ValueError(f"{url}: line {line_number} is not valid UTF-8 (byte "
+                                     f"0x{raw[error.start]:02x} at column {error.start + 1})") from None
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{url}: line {line_number} is not valid JSON ({error.msg} at column "
+                                     f"{error.colno})") from None
+                if not isinstance(row, dict):
+                    raise ValueError(f"{url}: line {line_number} is not a JSON object")
+                rows.append((line_number, row))
+                if len(rows) >= batch_rows:
+                    yield _table_of_rows(rows, url)
+                    rows = []
+    except (EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as error:
+        raise ValueError(f"{url}: the compressed file is cut short or damaged after line {line_number} "
+                         f"({type(error).__name__})") from None
+    if rows:
+        yield _table_of_rows(rows, url)
+
+
+def _table_of_rows(rows: list[tuple[int, dict[str, Any]]], url: str) -> pa.Table:
+    """A table of JSON objects; when Arrow refuses them, the first line at fault is named."""
+    # Every field of every line (from_pylist would take the first line's fields only and drop
+    # a field that appears later); a line without a field has a null there.
+    names = list(dict.fromkeys(name for _, row in rows for name in row))
+    try:
+        return pa.Table.from_pydict({name: [row.get(name) for _, row in rows] for name in names})
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
+        pass
+    kinds: dict[str, tuple[str, int]] = {}  # field -> (JSON type, first line with it)
+    for line_number, row in rows:
+        for name, value in row.items():
+            kind = _json_kind(value)
+            if kind == "string" and not _encodable(value):
+                raise ValueError(f"{url}: line {line_number}: field {name!r} holds a lone surrogate "
+                                 "(an unpaired \\ud800-\\udfff escape), not text") from None
+            if kind == "null":
+                continue
+            seen = kinds.setdefault(name, (kind, line_number))
+            if seen[0] != kind:
+                raise ValueError(f"{url}: line {line_number}: field {name!r} is {kind} where line {seen[1]} has "
+                                 f"{seen[0]}") from None
+    raise ValueError(f"{url}: lines {rows[0][0]}-{rows[-1][0]}: values Arrow cannot put in one table "
+                     "(nested values of different shapes)") from None
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "list" if isinstance(value, list) else "object"
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+TEXT_TYPES = (pa.string(), pa.large_string(), pa.string_view())
+
+
+def conform_documents(table: pa.Table, url: str, first_row: int = 1) -> pa.Table:
+    """Documents of an input file as the stages expect them: `id` and `text` as plain strings
+    (string_view, large_string and binary cast; integer ids as their decimal text), text in
+    NFC. A binary text that is not UTF-8, or a row without an id, is a ValueError naming the
+    row (counted from 1)."""
+    for name in ("id", "text"):
+        if name not in table.column_names:
+            continue
+        column = table.column(name)
+        if column.type == pa.string():
+            continue
+        if pa.types.is_integer(column.type) or column.type in TEXT_TYPES[1:]:
+            cast = column.cast(pa.string())
+        elif pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            try:
+                cast = column.cast(pa.string())
+            except pa.ArrowInvalid:
+                for row, value in enumerate(column.to_pylist(), start=first_row):
+                    try:
+                        value is None or value.decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise ValueError(f"{url}: row {row}: {name} is not valid UTF-8") from None
+                raise
+        elif pa.types.is_null(column.type):
+            cast = column.cast(pa.string())
+        else:
+            raise ValueError(f"{url}: column {name!r} is {column.type}, not text")
+        table = table.set_column(table.column_names.index(name), name, cast)
+    if "id" in table.column_names and table.column("id").null_count:
+        row = first_row + table.column("id").is_null().to_pylist().index(True)
+        raise ValueError(f"{url}: row {row} has no id ({table.column('id').null_count} rows of this batch lack one)")
+    return nfc_text(table)
 
 
 def iter_document_batches(
@@ -354,13 +451,23 @@ def iter_document_batches(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     storage_options: dict[str, Any] | None = None,
 ) -> Iterator[pa.Table]:
-    """JSONL (.jsonl, .json, optionally compressed) or Parquet (.parquet) by file name."""
+    """Documents of a JSONL (.jsonl, .json, optionally compressed) or Parquet (.parquet) file,
+    by file name, conformed (`conform_documents`): what the stage CLI reads."""
     name = url.lower()
     if name.endswith(".parquet"):
-        return iter_parquet_batches([url], batch_rows=batch_rows, storage_options=storage_options)
-    if any(name.endswith(ext) for ext in (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst")):
-        return iter_jsonl_batches(url, batch_rows=batch_rows, storage_options=storage_options)
-    raise ValueError(f"{url}: unknown input format (expected .jsonl, .json or .parquet)")
+        batches = iter_parquet_batches([url], batch_rows=batch_rows, storage_options=storage_options)
+    elif any(name.endswith(ext) for ext in (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst")):
+        batches = iter_jsonl_batches(url, batch_rows=batch_rows, storage_options=storage_options)
+    else:
+        raise ValueError(f"{url}: unknown input format (expected .jsonl, .json or .parquet)")
+    return _conformed(batches, url)
+
+
+def _conformed(batches: Iterator[pa.Table], url: str) -> Iterator[pa.Table]:
+    row = 1
+    for batch in batches:
+        yield conform_documents(batch, url, row)
+        row += batch.num_rows
 
 
 class AtomicTableWriter:
@@ -390,11 +497,27 @@ class AtomicTableWriter:
         if self.is_parquet:
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self._handle, self._schema, compression="zstd")
-            self._parquet.write_table(table.cast(self._schema))
+            self._parquet.write_table(self._conform(table))
         else:
             lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in table.to_pylist())
             self._handle.write(lines.encode("utf-8"))
         self.rows += table.num_rows
+
+    def _conform(self, table: pa.Table) -> pa.Table:
+        """A later batch in the first batch's schema: a column it lacks becomes nulls (JSON Lines
+        leave optional fields out); a column the first batch lacked is an error, not a loss."""
+        if table.schema == self._schema:
+            return table
+        extra = [name for name in table.column_names if name not in self._schema.names]
+        if extra:
+            raise ValueError(f"rows {self.rows + 1}-{self.rows + table.num_rows} carry column(s) {extra} that "
+                             f"the first rows lack; one Parquet file holds one schema (write .jsonl instead)")
+        columns = [table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+                   for f in self._schema]
+        try:
+            return pa.Table.from_arrays(columns, schema=self._schema) if columns else table
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return pa.Table.from_arrays([c.cast(f.type) for c, f in zip(columns, self._schema)], schema=self._schema)
 
     def close(self, empty_schema: pa.Schema | None = None) -> None:
         if self._handle is None:  # nothing written: still produce a valid, empty file
@@ -406,7 +529,16 @@ class AtomicTableWriter:
             os.replace(self.target, self.path)
 
     def abort(self) -> None:
-        if self._handle is not None and not self._handle.closed:
-            self._handle.close()
-        if self.local and os.path.exists(self.target):
-            os.remove(self.target)
+        """Remove the partial output; never raises (it runs after a failure, e.g. a full disk,
+        whose closing flush fails again)."""
+        for close in (getattr(self._parquet, "close", None), getattr(self._handle, "close", None)):
+            try:
+                if close is not None:
+                    close()
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                pass
+        try:
+            if self.local and os.path.exists(self.target):
+                os.remove(self.target)
+        except OSError:
+            pass

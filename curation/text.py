@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import pyarrow as pa
+
 HANGUL_LETTER = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff]")
 HANGUL_SYLLABLE = re.compile("[\uac00-\ud7a3]")
 BARE_JAMO = re.compile("[\u3131-\u318e\u1100-\u11ff]")
@@ -24,6 +26,29 @@ LETTER = re.compile(r"[^\W\d_]")  # a letter of any script: word characters with
 DIGIT = re.compile(r"\d")
 WHITESPACE = re.compile(r"\s+")
 INLINE_SPACE = re.compile(r"[ \t]+")
+
+
+def nfc(text: str | None) -> str | None:
+    """Canonical composition: decomposed Hangul (NFD, from macOS copy-paste and some CMSs: a
+    syllable as two or three bare jamo) becomes the syllables an NFC twin has. Every document
+    text is made NFC where it enters the system (`nfc_text`), so every stage sees one form."""
+    if not text or unicodedata.is_normalized("NFC", text):
+        return text
+    return unicodedata.normalize("NFC", text)
+
+
+def nfc_text(table: pa.Table, column: str = "text") -> pa.Table:
+    """`table` with its text column in NFC (unchanged, and not copied, when it already is)."""
+    if column not in table.column_names:
+        return table
+    values = table.column(column)
+    if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+        return table
+    texts = values.to_pylist()
+    composed = [nfc(t) for t in texts]
+    if all(a is b for a, b in zip(texts, composed)):
+        return table
+    return table.set_column(table.column_names.index(column), column, pa.array(composed, values.type))
 
 
 def fold(text: str) -> str:

@@ -82,11 +82,11 @@ def test_dedup_bad_input_and_arguments_exit_2(tmp_path):
     no_id = tmp_path / "no_id.jsonl"
     no_id.write_text('{"id": null, "text": "한국어 문서"}\n{"id": "y", "text": "다른 문서"}\n')
     result = run_cli("dedup", str(no_id), str(tmp_path / "o.parquet"))
-    assert result.returncode == 2 and "1 document(s) without an id" in result.stderr
+    assert result.returncode == 2 and "row 1 has no id" in result.stderr
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text('{"id": "a", "text": "한국어 문서"}\n{"id": "b", "text": 7}\n')
     result = run_cli("dedup", str(mixed), str(tmp_path / "o.parquet"))
-    assert result.returncode == 2 and "lines 1-2 mix value types" in result.stderr
+    assert result.returncode == 2 and "line 2: field 'text' is number where line 1 has string" in result.stderr
     assert not (tmp_path / "o.parquet").exists()  # nothing half-written
 
 

@@ -159,3 +159,157 @@ def test_ids_are_unique_per_record_and_files_keep_their_relative_path(tmp_path):
     kept = pa.concat_tables(k for k, _, _ in record_batches(files, "S", stats, root=str(folder)))
     assert kept.num_rows == 4 and len(set(kept.column("id").to_pylist())) == 4
     assert sorted(set(kept.column("warc_file").to_pylist())) == ["crawl-a/part-0.warc.gz", "crawl-b/part-0.warc.gz"]
+
+
+# 4. Decoding ----------------------------------------------------------------------------------
+
+def test_a_stray_byte_or_a_cut_character_no_longer_sends_a_page_to_the_fallback():
+    from curation.sources.html import decode_html
+
+    body = f"<html><body><p>{PROSE * 6}</p></body></html>".encode()
+    middle = len(body) // 2
+    while body[middle] & 0xC0 == 0x80:  # a character boundary
+        middle += 1
+    stray = body[:middle] + b"\xff" + body[middle:]
+    cut = body[:-len(b"</p></body></html>")][:-1]  # ends inside a three-byte syllable
+    for payload, content_type in ((stray, "text/html; charset=utf-8"), (stray, "text/html"),
+                                  (cut, "text/html; charset=utf-8")):
+        page = decode_html(payload, content_type)
+        assert page.encoding == "utf-8" and page.text.count("\ufffd") <= 1, (content_type, page.charset_source)
+    assert decode_html(cut, "text/html").replaced is False  # the cut character is dropped, nothing replaced
+    legacy = ('<html><head><meta charset="euc-kr"></head><body><p>' + PROSE * 6 + "</p></body></html>").encode("cp949")
+    legacy = legacy[:200] + b"\x80" + legacy[200:]
+    assert decode_html(legacy, "text/html").encoding == "cp949"
+    garbage = body[:200] + b"\xff\xfe\xc3\x28\x80" * 200  # not one charset's text: still the fallback
+    assert decode_html(garbage, "text/html; charset=utf-8").charset_source == "fallback"
+
+
+def test_extraction_keeps_the_replaced_share_and_rejects_only_above_it(tmp_path):
+    from curation.catalog import EXTRACTED_TEXT
+
+    body = f"<html><body><p>{PROSE * 6}</p></body></html>".encode()
+    at = body.index("환승".encode())  # a character boundary
+    rows = [{"id": "stray", "payload": body[:at] + b"\xff" + body[at:], "http_status": 200,
+             "content_type": "text/html"},
+            {"id": "cut", "payload": body[:-20], "http_status": 200, "content_type": "text/html"},
+            {"id": "garbage", "payload": body[:200] + b"\xff\xfe\xc3\x28\x80" * 200, "http_status": 200,
+             "content_type": "text/html"}]
+    kept, rejected, _ = EXTRACTED_TEXT.stage().process(pa.Table.from_pylist(rows))
+    assert kept.column("id").to_pylist() == ["stray", "cut"]
+    shares = dict(zip(kept.column("id").to_pylist(), kept.column("replaced_ratio").to_pylist()))
+    assert 0 < shares["stray"] < 0.01 and shares["cut"] == 0
+    assert rejected.column("reason").to_pylist() == ["undecodable"]
+
+
+# 5. Unicode normalisation --------------------------------------------------------------------
+
+def test_decomposed_hangul_is_curated_as_its_composed_twin(tmp_path):
+    import unicodedata
+
+    from curation.__main__ import main
+    from curation.sources.personas import persona_documents
+    from curation.text import nfc_text
+
+    composed = PROSE * 2
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert decomposed != composed
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n"
+                              for i, t in (("nfc", composed), ("nfd", decomposed))))
+    assert main(["heuristics", str(source), str(tmp_path / "out.parquet")]) == 0
+    kept = pq.read_table(tmp_path / "out.parquet")
+    assert kept.column("id").to_pylist() == ["nfc", "nfd"]  # NFD was rejected as too_short / jamo_ratio
+    assert kept.column("text").to_pylist() == [composed, composed]
+    # Where text is born in the graph: extraction and persona documents give NFC too.
+    from curation.catalog import EXTRACTED_TEXT
+
+    html = f"<html><body><p>{decomposed}</p></body></html>".encode()
+    extracted, _, _ = EXTRACTED_TEXT.stage().process(pa.Table.from_pylist(
+        [{"id": "p", "payload": html, "http_status": 200, "content_type": "text/html"}]))
+    assert extracted.column("text")[0].as_py() == composed.strip()  # jusText trims the paragraph
+    from curation.sources.personas import PERSONA_ROW_SCHEMA
+
+    row = {name: None for name in PERSONA_ROW_SCHEMA.names} | {"uuid": "u", "persona": decomposed}
+    documents = persona_documents(pa.Table.from_pylist([row], schema=PERSONA_ROW_SCHEMA), "r")
+    assert composed in documents.column("text").to_pylist()
+    table = pa.table({"text": [composed]})
+    assert nfc_text(table) is table  # text already in NFC is not copied
+
+
+# 6. Stage CLI input --------------------------------------------------------------------------
+
+def cli(tmp_path, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "curation", *args], capture_output=True, text=True, cwd=tmp_path)
+
+
+KOREAN = "서울은 대한민국의 수도이며 한강을 따라 발전한 큰 도시입니다."
+
+
+@pytest.mark.parametrize("stage", ["langid", "dedup"])
+def test_every_malformed_input_is_a_clear_error_naming_file_and_line(tmp_path, stage):
+    long_text = KOREAN * 2000
+    cases = {
+        "number_text.jsonl": ([{"id": "a", "text": long_text}, {"id": "b", "text": 5}], "line 2: field 'text'"),
+        "object_text.jsonl": ([{"id": "a", "text": KOREAN}, {"id": "b", "text": {"x": 1}}], "line 2: field 'text'"),
+        "mixed_ids.jsonl": ([{"id": "a", "text": KOREAN}, {"id": 2, "text": KOREAN}], "line 2: field 'id'"),
+        "null_id.jsonl": ([{"id": "a", "text": KOREAN}, {"id": None, "text": KOREAN}], "row 2 has no id"),
+        "late_id.jsonl": ([{"text": KOREAN}, {"id": "b", "text": KOREAN}], "row 1 has no id"),
+    }
+    for name, (rows, _) in cases.items():
+        (tmp_path / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    (tmp_path / "surrogate.jsonl").write_bytes(b'{"id":"a","text":"ok"}\n{"id":"b","text":"x \\ud800 y"}\n')
+    cases["surrogate.jsonl"] = (None, "line 2: field 'text' holds a lone surrogate")
+    (tmp_path / "bad_utf8.jsonl").write_bytes(b'{"id":"a","text":"ok"}\n{"id":"b","text":"x \xff y"}\n')
+    cases["bad_utf8.jsonl"] = (None, "line 2 is not valid UTF-8")
+    data = gzip.compress(b"".join(json.dumps({"id": str(i), "text": KOREAN}).encode() + b"\n" for i in range(3000)))
+    (tmp_path / "cut.jsonl.gz").write_bytes(data[:len(data) // 2])
+    cases["cut.jsonl.gz"] = (None, "the compressed file is cut short or damaged after line")
+    pq.write_table(pa.table({"id": ["a", "b"], "text": pa.array([KOREAN.encode(), b"\xff"], pa.binary())}),
+                   tmp_path / "binary.parquet")
+    cases["binary.parquet"] = (None, "row 2: text is not valid UTF-8")
+    for name, (_, expected) in cases.items():
+        result = cli(tmp_path, stage, name, "out.parquet")
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (name, result.stderr)
+        assert result.stderr.startswith(f"error: {name}: ") and expected in result.stderr, (name, result.stderr)
+        assert len(result.stderr) < 600  # a message, never a document
+        assert not list(tmp_path.glob("out*"))  # nothing half-written, no temporary file left
+
+
+def test_accepted_input_shapes_and_duplicate_ids_are_reported(tmp_path):
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "a", "text": KOREAN}).encode() + b"\n")
+    pq.write_table(pa.table({"id": pa.array(["a", "b"], pa.string_view()),
+                             "text": pa.array([KOREAN, KOREAN + " 또"], pa.string_view())}),
+                   tmp_path / "views.parquet")
+    pq.write_table(pa.table({"id": [1, 2], "text": pa.array([KOREAN.encode(), b"x"], pa.binary())}),
+                   tmp_path / "binary.parquet")
+    (tmp_path / "dup.jsonl").write_text("".join(json.dumps({"id": "same", "text": t}, ensure_ascii=False) + "\n"
+                                                for t in (KOREAN, KOREAN + " 둘째")))
+    for name, rows in (("bom.jsonl", 1), ("views.parquet", 2), ("binary.parquet", 2), ("dup.jsonl", 2)):
+        for stage in ("langid", "dedup"):
+            result = cli(tmp_path, stage, name, f"{stage}.parquet")
+            assert result.returncode == 0, (name, stage, result.stderr)
+            assert f": {rows} in," in result.stdout
+            assert ("repeat an earlier row's id (first: row 2)" in result.stderr) == (name == "dup.jsonl")
+
+
+def test_an_output_error_names_the_output_and_a_full_disk_leaves_nothing_behind(tmp_path, monkeypatch, capsys):
+    from curation.__main__ import main
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "a", "text": KOREAN}, ensure_ascii=False) + "\n")
+    (tmp_path / "file").write_text("a file, not a folder")
+    assert main(["langid", str(source), str(tmp_path / "file" / "out.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'file' / 'out.parquet'}: ") and str(source) not in err
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    monkeypatch.setattr(pq.ParquetWriter, "close", full)  # the abort path's flush fails again
+    assert main(["langid", str(source), str(tmp_path / "out.parquet")]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "in.jsonl"]

@@ -1,10 +1,14 @@
 """HTML payloads to text: charset detection that knows Korean legacy encodings, and main-text
 extraction with jusText tuned for Korean.
 
-Charset order (first that decodes strictly wins): byte-order mark, the HTTP Content-Type
-charset, the <meta> charset in the first 4 KB, UTF-8, charset-normalizer's guess, then CP949
-with replacement. EUC-KR is read as CP949 (windows-949), its superset: pages labelled EUC-KR
-often carry CP949-only syllables (e.g. 똠, 햏), which strict EUC-KR refuses.
+Charset order (the first that decodes wins): byte-order mark, the HTTP Content-Type charset,
+the <meta> charset in the first 4 KB, UTF-8, charset-normalizer's guess, then CP949 with
+replacement. A candidate "decodes" strictly, or nearly: a payload cut inside its last character
+(Common Crawl truncates payloads at 1 MiB, `WARC-Truncated`) loses that character, and stray
+bytes up to LENIENT_SHARE of the text become U+FFFD, so one bad byte no longer sends a UTF-8
+page to the CP949 fallback (where about 30 % of it became U+FFFD). EUC-KR is read as CP949
+(windows-949), its superset: pages labelled EUC-KR often carry CP949-only syllables (e.g. 똠,
+햏), which strict EUC-KR refuses.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ KOREAN_LEGACY_LABELS = {
     "korean", "iso-ir-149", "csksc56011987", "windows-949", "cp949", "ms949", "uhc", "x-windows-949",
 }
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+# At most this share of a page's characters may be replacements for it to count as decoded by
+# a candidate: a stray byte or two in a real page; a page in another charset replaces far more.
+LENIENT_SHARE = 0.005
+MAX_CUT_BYTES = 4  # the longest multi-byte character a cut can leave incomplete
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,7 @@ class DecodedPage:
     text: str
     encoding: str  # the Python codec used
     charset_source: str  # bom | http | meta | utf-8 | detected | fallback
-    replaced: bool  # True when undecodable bytes were replaced (fallback only)
+    replaced: bool  # True when undecodable bytes were replaced by U+FFFD
 
 
 def normalise_charset(label: str | None) -> str | None:
@@ -58,34 +66,40 @@ def meta_charset(payload: bytes) -> str | None:
     return match.group(1).decode("ascii", "replace") if match else None
 
 
-def _strict(payload: bytes, encoding: str | None) -> str | None:
+def _decode(payload: bytes, encoding: str | None) -> tuple[str, bool] | None:
+    """(text, replaced) when `encoding` decodes the payload strictly, or but for a character cut
+    at the very end, or but for stray bytes up to LENIENT_SHARE; None otherwise."""
     if not encoding:
         return None
     try:
-        return payload.decode(encoding)
-    except (UnicodeDecodeError, LookupError):
+        return payload.decode(encoding), False
+    except LookupError:
         return None
+    except UnicodeDecodeError as error:
+        if error.end >= len(payload) and len(payload) - error.start < MAX_CUT_BYTES:
+            try:
+                return payload[:error.start].decode(encoding), False
+            except UnicodeDecodeError:
+                pass
+    text = payload.decode(encoding, errors="replace")
+    return (text, True) if text.count("\ufffd") <= LENIENT_SHARE * len(text) else None
 
 
 def decode_html(payload: bytes, content_type: str | None = None) -> DecodedPage:
     """Decode an HTML payload; a wrong declared charset falls through to the next candidate."""
     for bom, encoding in BOMS:
         if payload.startswith(bom):
-            text = _strict(payload, encoding)
-            if text is not None:
-                return DecodedPage(text, encoding, "bom", False)
-    for source, label in (("http", header_charset(content_type)), ("meta", meta_charset(payload))):
-        encoding = normalise_charset(label)
-        text = _strict(payload, encoding)
-        if text is not None:
-            return DecodedPage(text, encoding, source, False)
-    text = _strict(payload, "utf-8")
-    if text is not None:
-        return DecodedPage(text, "utf-8", "utf-8", False)
-    guess = _detect(payload)
-    text = _strict(payload, guess)
-    if text is not None:
-        return DecodedPage(text, guess, "detected", False)
+            decoded = _decode(payload, encoding)
+            if decoded is not None:
+                return DecodedPage(decoded[0], encoding, "bom", decoded[1])
+    candidates = (("http", lambda: normalise_charset(header_charset(content_type))),
+                  ("meta", lambda: normalise_charset(meta_charset(payload))),
+                  ("utf-8", lambda: "utf-8"), ("detected", lambda: _detect(payload)))
+    for source, encoding_of in candidates:
+        encoding = encoding_of()
+        decoded = _decode(payload, encoding)
+        if decoded is not None:
+            return DecodedPage(decoded[0], encoding, source, decoded[1])
     return DecodedPage(payload.decode("cp949", errors="replace"), "cp949", "fallback", True)
 
 

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.documents import document_id, document_schema
+from curation.text import nfc_text
 
 PERSONA_COLUMNS: list[str] = [
     "uuid", "professional_persona", "sports_persona", "arts_persona", "travel_persona",
@@ -88,4 +89,4 @@ def persona_documents(rows: pa.Table, release: str) -> pa.Table:
     # Interleave back to row order (row 0's fields, then row 1's...) for readable previews.
     table = pa.concat_tables(pieces)
     order = [f * rows.num_rows + r for r in range(rows.num_rows) for f in range(len(NARRATIVE_FIELDS))]
-    return table.take(pa.array(order, pa.int64()))
+    return nfc_text(table.take(pa.array(order, pa.int64())))

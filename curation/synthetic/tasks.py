@@ -13,6 +13,7 @@ import pyarrow as pa
 from curation.documents import details_json, rejects_table
 from curation.llm import Completion, LLMClient, LLMError
 from curation.synthetic.validate import Checked, OutputLimits, check_output
+from curation.text import nfc
 
 
 @dataclass
@@ -57,7 +58,7 @@ def outcome_tables(outcomes: Sequence[Outcome], schema: pa.Schema, stage: str) -
         usage = ({"model": o.completion.model, "prompt_tokens": o.completion.prompt_tokens,
                   "completion_tokens": o.completion.completion_tokens} if o.completion else {})
         if o.reason is None:
-            kept.append({**o.task.row, "id": o.task.id, "text": o.text, **usage})
+            kept.append({**o.task.row, "id": o.task.id, "text": nfc(o.text), **usage})
         else:
             rejected.append((o, {**o.task.row, "id": o.task.id,
                                  "text": o.text or (o.completion.text if o.completion else None)},
