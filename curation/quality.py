@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from curation.perplexity import PerplexityModelFiles, PieceLanguageModel, is_held_out, normalize_for_lm, train_kenlm
 from curation.stage import Decision, DocumentStage, text_column
-from curation.text import fold, one_line
+from curation.text import fold, letter_count, one_line
 
 NUM_BUCKETS = 20
 BUCKET_RANGES = {"high": (19, 19), "medium-high": (18, 18), "medium": (12, 17), "medium-low": (7, 11), "low": (0, 6)}
@@ -213,8 +213,9 @@ class QualityScorer:
         if not texts:
             return np.empty(0)
         labels, probs = self.classifier.predict([fasttext_line(t) for t in texts], k=2)
-        return np.array([float(p[list(lab).index("__label__hq")]) if "__label__hq" in lab else 0.0
-                         for lab, p in zip(labels, probs)])
+        # fastText's softmax can round above 1 (1.00001): a probability stays in [0, 1].
+        return np.clip([float(p[list(lab).index("__label__hq")]) if "__label__hq" in lab else 0.0
+                        for lab, p in zip(labels, probs)], 0.0, 1.0)
 
     def moore_lewis_scores(self, texts: Sequence[str]) -> np.ndarray:
         """Mean log10 p per piece, reference LM minus web LM; -inf for a text with no pieces."""
@@ -238,7 +239,9 @@ class QualityFilter(DocumentStage):
     `moore_lewis_score`/`moore_lewis_bucket`) and `quality_bucket`, their maximum (Nemotron-CC's
     ensemble: any signal that finds a document good lifts it). Rejects `quality_bucket` below
     `min_bucket` (default 10, chosen on held-out data in bench/quality.py) with reason
-    `quality_low`."""
+    `quality_low`. A text without a single letter (empty, null, digits and symbols only) says
+    nothing to either model: its scores and buckets are null and it is rejected as
+    `no_letters`, never kept on a model's guess (fastText gave such text 1.00001)."""
 
     name = "quality_filtered"
 
@@ -248,19 +251,27 @@ class QualityFilter(DocumentStage):
         self.scorer, self.min_bucket = scorer, min_bucket
 
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
-        signals = self.scorer.signal_scores(text_column(batch))
+        texts = text_column(batch)
+        signals = self.scorer.signal_scores(texts)
         buckets = {name: self.scorer.buckets(name, scores) for name, scores in signals.items()}
-        columns = {"quality_score": pa.array(signals["classifier"], pa.float64()),
-                   "quality_classifier_bucket": pa.array(buckets["classifier"], pa.int64())}
+        unscorable = np.array([letter_count(t) == 0 for t in texts], dtype=bool)
+        mask = unscorable if unscorable.any() else None
+
+        def column(values, kind):
+            return pa.array(values, kind, mask=mask)
+
+        columns = {"quality_score": column(signals["classifier"], pa.float64()),
+                   "quality_classifier_bucket": column(buckets["classifier"], pa.int64())}
         if "moore_lewis" in signals:
-            columns["moore_lewis_score"] = pa.array(signals["moore_lewis"], pa.float64())
-            columns["moore_lewis_bucket"] = pa.array(buckets["moore_lewis"], pa.int64())
-        columns["quality_bucket"] = pa.array(np.maximum.reduce(list(buckets.values())), pa.int64())
+            columns["moore_lewis_score"] = column(signals["moore_lewis"], pa.float64())
+            columns["moore_lewis_bucket"] = column(buckets["moore_lewis"], pa.int64())
+        columns["quality_bucket"] = column(np.maximum.reduce(list(buckets.values())), pa.int64())
         return columns
 
     def decide(self, scores: dict[str, pa.Array]) -> Decision:
-        buckets = scores["quality_bucket"].to_numpy(zero_copy_only=False)
-        keep = buckets >= self.min_bucket
+        unscorable = scores["quality_bucket"].is_null().to_numpy(zero_copy_only=False)
+        buckets = scores["quality_bucket"].fill_null(-1).to_numpy(zero_copy_only=False)
+        keep = (buckets >= self.min_bucket) & ~unscorable
         signal_columns = [c for c in ("quality_score", "quality_classifier_bucket", "moore_lewis_score",
                                       "moore_lewis_bucket") if c in scores]
         values = {c: scores[c].to_pylist() for c in signal_columns}
@@ -268,8 +279,11 @@ class QualityFilter(DocumentStage):
         for i, (k, b) in enumerate(zip(keep.tolist(), buckets.tolist())):
             if k:
                 details.append(None)
-                continue
-            row = {c: (round(v[i], 4) if isinstance(v[i], float) else v[i]) for c, v in values.items()}
-            details.append({**row, "quality_bucket": int(b), "bucket_name": bucket_name(int(b)),
-                            "min_bucket": self.min_bucket})
-        return Decision(keep=keep, reasons=[None if k else "quality_low" for k in keep.tolist()], details=details)
+            elif unscorable[i]:
+                details.append({"letters": 0})
+            else:
+                row = {c: (round(v[i], 4) if isinstance(v[i], float) else v[i]) for c, v in values.items()}
+                details.append({**row, "quality_bucket": int(b), "bucket_name": bucket_name(int(b)),
+                                "min_bucket": self.min_bucket})
+        reasons = [None if k else "no_letters" if u else "quality_low" for k, u in zip(keep.tolist(), unscorable)]
+        return Decision(keep=keep, reasons=reasons, details=details)

@@ -125,3 +125,15 @@ def test_without_a_language_model_the_classifier_is_the_only_signal(trained, tmp
     assert set(card["signals"]) == {"classifier"}
     kept, _, _ = QualityFilter(QualityScorer(tmp_path)).process(pa.table({"id": ["a"], "text": [unseen[0]]}))
     assert "moore_lewis_bucket" not in kept.column_names
+
+
+def test_text_without_letters_is_rejected_and_scores_stay_probabilities(trained):
+    out = trained[0]
+    texts = ["", None, "1234 5678 90", "!!! ???", "정부는 내년부터 청년 고용을 늘리기 위한 정책을 시행한다고 밝혔다."]
+    batch = pa.table({"id": [f"d{i}" for i in range(len(texts))], "text": pa.array(texts, pa.string())})
+    stage = QualityFilter(QualityScorer(out), min_bucket=0)  # every scorable text is kept at 0
+    kept, rejected, stats = stage.process(batch)
+    assert kept.column("id").to_pylist() == ["d4"]
+    assert rejected.column("reason").to_pylist() == ["no_letters"] * 4 and stats.rows_in == 5
+    scores = QualityScorer(out).classifier_scores(["", "1234", "!!!", "좋은 글"] * 50)
+    assert scores.min() >= 0.0 and scores.max() <= 1.0
