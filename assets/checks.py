@@ -5,19 +5,27 @@ its materialisation (so a failing blocking check stops the downstream stages of 
   for document by its upstream, its input is exactly what the upstream kept.
 - schema (blocking): the kept rows carry the columns the next stages read (documents: id, text,
   source, snapshot; WARC records, persona rows and signatures: their own schema).
-- drop_rate_vs_previous / duplicate_rate_vs_previous (blocking): the share rejected moved by
-  at most MAX_RATE_JUMP from the previous partition in partition order. A stage whose drop rate
-  jumps (an extractor that stops finding text, a language model that stops loading) is broken
-  more often than the crawl changed that much between snapshots.
+- drop_rate_vs_previous / duplicate_rate_vs_previous (warning): the share rejected moved by
+  at most MAX_RATE_JUMP from the previous partition in partition order. A jump flags a stage
+  that broke (an extractor that stops finding text, a language model that stops loading), but
+  normal drift jumps too (a re-crawl that overlaps last month more than usual), so by default
+  it warns with the figures and the run goes on; `CURATION_BLOCKING_CHECKS` makes it block.
 - language_purity (blocking): >= 0.98 of the kept documents have Hangul in at least a tenth of
   their letters (not the language filter's own score; Korean software help pages run down to
   13 % Hangul, Japanese, Chinese and English pages have none).
 - persona_marginals (warning): sex, age band and province shares of a persona release against
   the published population (total variation distance within a sample-size-aware tolerance).
+- quarantined_files (warning): no input file of the partition was unreadable.
+
+Blocking is per check name (DEFAULT_BLOCKING), overridden by CURATION_BLOCKING_CHECKS, e.g.
+`duplicate_rate_vs_previous=on,language_purity=off`. Dagster fixes whether a check blocks when
+the definitions load, so the variable is read then (restart the code location to change it).
+A failed blocking check has severity ERROR, any other WARN.
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -56,8 +64,29 @@ def age_band(age: int | None) -> str | None:
     return "19-29"
 
 
-EXTRA_CHECKS = {"language_purity": dict(blocking=True, description=f">= {MIN_PURITY} of kept documents have >= "
-                                                                     f"{MIN_HANGUL_SHARE} Hangul letters"),
+DEFAULT_BLOCKING = {"accounting": True, "schema": True, "language_purity": True, "drop_rate_vs_previous": False,
+                    "duplicate_rate_vs_previous": False, "persona_marginals": False, "quarantined_files": False}
+BLOCKING_ENV = "CURATION_BLOCKING_CHECKS"
+
+
+def blocking_policy(value: str | None = None) -> dict[str, bool]:
+    """DEFAULT_BLOCKING with the overrides of `value` (default: $CURATION_BLOCKING_CHECKS),
+    a comma list of name=on|off; an unknown name or value is an error naming it."""
+    policy = dict(DEFAULT_BLOCKING)
+    value = os.environ.get(BLOCKING_ENV, "") if value is None else value
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, _, switch = item.partition("=")
+        if name not in policy or switch not in ("on", "off"):
+            raise ValueError(f"{BLOCKING_ENV}: {item!r} is not name=on|off with a check name of "
+                             f"{sorted(policy)}")
+        policy[name] = switch == "on"
+    return policy
+
+
+BLOCKING = blocking_policy()
+
+EXTRA_CHECKS = {"language_purity": dict(description=f">= {MIN_PURITY} of kept documents have >= "
+                                                    f"{MIN_HANGUL_SHARE} Hangul letters"),
                 "persona_marginals": dict(description="sex / age band / province shares vs the resident population"),
                 "quarantined_files": dict(description="no input file was quarantined as unreadable (a warning: the "
                                                       "other files were curated)")}
@@ -67,14 +96,19 @@ def check_specs(key: dg.AssetKey, spec: StageSpec) -> list[dg.AssetCheckSpec]:
     unknown = spec.checks - set(EXTRA_CHECKS)
     if unknown:
         raise ValueError(f"{spec.name}: unknown checks {sorted(unknown)}; known: {sorted(EXTRA_CHECKS)}")
-    specs = [dg.AssetCheckSpec("accounting", asset=key, blocking=True,
-                               description="rows_in == kept + rejected, and == the upstream's kept documents"),
-             dg.AssetCheckSpec("schema", asset=key, blocking=True,
-                               description=f"kept rows carry {', '.join(spec.required_columns)}"),
-             dg.AssetCheckSpec(f"{spec.rate}_rate_vs_previous", asset=key, blocking=True,
-                               description=f"rejected share within {MAX_RATE_JUMP} of the previous partition's")]
-    specs += [dg.AssetCheckSpec(name, asset=key, **EXTRA_CHECKS[name]) for name in sorted(spec.checks)]
-    return specs
+    described = {"accounting": "rows_in == kept + rejected, and == the upstream's kept documents",
+                 "schema": f"kept rows carry {', '.join(spec.required_columns)}",
+                 f"{spec.rate}_rate_vs_previous": f"rejected share within {MAX_RATE_JUMP} of the previous "
+                                                  "partition's",
+                 **{name: EXTRA_CHECKS[name]["description"] for name in sorted(spec.checks)}}
+    return [dg.AssetCheckSpec(name, asset=key, blocking=BLOCKING[name], description=description)
+            for name, description in described.items()]
+
+
+def _result(name: str, passed: bool, metadata: dict) -> dg.AssetCheckResult:
+    """A failed blocking check is an error, any other failure a warning."""
+    severity = dg.AssetCheckSeverity.ERROR if BLOCKING[name] else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(check_name=name, passed=passed, metadata=metadata, severity=severity)
 
 
 @dataclass
@@ -124,32 +158,29 @@ def check_results(key: dg.AssetKey, spec: StageSpec, manifest: Manifest, upstrea
     results = []
     expected_in = upstream.rows_kept if upstream is not None else manifest.rows_in
     balanced = manifest.rows_in == manifest.rows_kept + manifest.rows_rejected == expected_in
-    results.append(dg.AssetCheckResult(check_name="accounting", passed=balanced, metadata={
+    results.append(_result("accounting", balanced, {
         "rows_in": manifest.rows_in, "kept": manifest.rows_kept, "rejected": manifest.rows_rejected,
         "upstream_kept": upstream.rows_kept if upstream is not None else -1}))
     missing = missing_columns(observer.schema, spec.required_columns) if observer.schema is not None else []
-    results.append(dg.AssetCheckResult(check_name="schema", passed=not missing,
-                                       metadata={"missing_columns": dg.MetadataValue.json(missing)}))
+    results.append(_result("schema", not missing, {"missing_columns": dg.MetadataValue.json(missing)}))
     rate_name = f"{spec.rate}_rate_vs_previous"
     rate = _rate(manifest)
     if previous is None or min(manifest.rows_in, previous.rows_in) < MIN_DOCUMENTS_FOR_RATE:
-        results.append(dg.AssetCheckResult(check_name=rate_name, passed=True, metadata={
-            "rate": round(rate, 4), "note": "no previous partition of comparable size"}))
+        results.append(_result(rate_name, True, {"rate": round(rate, 4),
+                                                 "note": "no previous partition of comparable size"}))
     else:
         jump = abs(rate - _rate(previous))
-        results.append(dg.AssetCheckResult(check_name=rate_name, passed=jump <= MAX_RATE_JUMP, metadata={
+        results.append(_result(rate_name, jump <= MAX_RATE_JUMP, {
             "rate": round(rate, 4), "previous_rate": round(_rate(previous), 4),
             "previous_partition": previous.partition, "jump": round(jump, 4), "max_jump": MAX_RATE_JUMP}))
     if "language_purity" in spec.checks:
         purity = observer.with_hangul / observer.documents if observer.documents else 1.0
-        results.append(dg.AssetCheckResult(check_name="language_purity", passed=purity >= MIN_PURITY,
-                                           metadata={"purity": round(purity, 4), "documents": observer.documents}))
+        results.append(_result("language_purity", purity >= MIN_PURITY,
+                               {"purity": round(purity, 4), "documents": observer.documents}))
     if "quarantined_files" in spec.checks:
         quarantined = manifest.extra.get("quarantined_files", [])
-        results.append(dg.AssetCheckResult(check_name="quarantined_files", passed=not quarantined,
-                                           severity=dg.AssetCheckSeverity.WARN,
-                                           metadata={"quarantined": len(quarantined),
-                                                     "files": dg.MetadataValue.json(quarantined)}))
+        results.append(_result("quarantined_files", not quarantined,
+                               {"quarantined": len(quarantined), "files": dg.MetadataValue.json(quarantined)}))
     if "persona_marginals" in spec.checks:
         metadata, passed = {}, True
         for dimension, shares in POPULATION_SHARES.items():
@@ -158,6 +189,5 @@ def check_results(key: dg.AssetKey, spec: StageSpec, manifest: Manifest, upstrea
             metadata[f"{dimension}_tolerance"] = round(tolerance, 3)
             passed &= distance <= tolerance
         metadata["observed"] = dg.MetadataValue.json({k: dict(v) for k, v in observer.counts.items()})
-        results.append(dg.AssetCheckResult(check_name="persona_marginals", passed=passed, metadata=metadata,
-                                           severity=dg.AssetCheckSeverity.WARN))
+        results.append(_result("persona_marginals", passed, metadata))
     return results

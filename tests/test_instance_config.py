@@ -44,3 +44,10 @@ def test_env_script_installs_the_configured_instance_file(tmp_path):
     subprocess.run(["bash", "-c", "source scripts/env.sh"], cwd=REPO, env=env, check=True, timeout=600)
     assert ((home / "dagster.yaml").read_text(encoding="utf-8")
             == (REPO / "dagster.postgres.yaml").read_text(encoding="utf-8"))
+
+
+def test_both_instances_turn_run_monitoring_on():
+    for name in ("dagster.yaml", "dagster.postgres.yaml"):
+        monitoring = load(name)["run_monitoring"]
+        assert monitoring["enabled"] is True and monitoring["max_resume_run_attempts"] == 0, name
+        assert valid(load(name))
