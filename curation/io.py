@@ -24,6 +24,8 @@ import json
 import lzma
 import os
 import posixpath
+import socket
+import time
 import uuid
 import zlib
 from collections import Counter
@@ -61,13 +63,97 @@ def atomic_write_bytes(fs: fsspec.AbstractFileSystem, path: str, data: bytes) ->
     fs.makedirs(posixpath.dirname(path), exist_ok=True)
     if _is_local(fs):
         tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:  # a full disk or a kill must not leave the temporary file behind
+                os.remove(tmp)
+            except OSError:
+                pass
+            raise
     else:
         fs.pipe_file(path, data)
+
+
+LEASE_NAME = "lease.json"
+LEASE_TTL_S = 600.0  # a writer that stops renewing (killed on another host) loses its lease after this
+
+
+class PartitionBusyError(RuntimeError):
+    """Another run is writing this stage partition."""
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+class PartitionLease:
+    """One writer per stage partition: `{partition}/lease.json` names the holder (attempt, host,
+    pid) and when the lease expires unless renewed. Taken with an exclusive create on a local
+    store (a write then a read-back elsewhere); a holder that died on this host, or whose lease
+    expired, is taken over."""
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, folder: str, owner: str, label: str) -> None:
+        self.fs, self.path, self.owner, self.label = fs, posixpath.join(folder, LEASE_NAME), owner, label
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.renewed = 0.0
+
+    def _record(self) -> bytes:
+        return json.dumps({"owner": self.owner, "host": self.host, "pid": self.pid,
+                           "expires": time.time() + LEASE_TTL_S}).encode()
+
+    def _holder(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.fs.cat_file(self.path))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _stale(self, holder: dict[str, Any]) -> bool:
+        if holder.get("expires", 0) < time.time():
+            return True
+        return holder.get("host") == self.host and not _process_alive(int(holder.get("pid", 0)))
+
+    def acquire(self) -> None:
+        self.fs.makedirs(posixpath.dirname(self.path), exist_ok=True)
+        if _is_local(self.fs):
+            try:
+                with open(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY), "wb") as handle:
+                    handle.write(self._record())
+                self.renewed = time.time()
+                return
+            except FileExistsError:
+                pass
+        holder = self._holder()
+        if holder is not None and holder.get("owner") != self.owner and not self._stale(holder):
+            raise PartitionBusyError(
+                f"{self.label} is being written by another run (attempt {holder.get('owner')}, pid "
+                f"{holder.get('pid')} on {holder.get('host')}): wait for it to finish; if that run is gone, its "
+                f"lease expires within {LEASE_TTL_S:.0f} s, or remove {self.path}")
+        self.renew()
+        if (self._holder() or {}).get("owner") != self.owner:  # another writer took it at the same moment
+            raise PartitionBusyError(f"{self.label} was taken by another run while this one started")
+
+    def renew(self, every: float = 0.0) -> None:
+        if time.time() - self.renewed >= every:
+            atomic_write_bytes(self.fs, self.path, self._record())
+            self.renewed = time.time()
+
+    def release(self) -> None:
+        try:
+            if (self._holder() or {}).get("owner") == self.owner:
+                self.fs.rm_file(self.path)
+        except (FileNotFoundError, OSError):
+            pass
 
 
 def partition_dir(root: str, stage: str, partition: str) -> str:
@@ -118,6 +204,8 @@ class PartitionWriter:
         self.partition = partition
         self.dir = partition_dir(root_path, stage, partition)
         self.attempt = f"attempt-{uuid.uuid4().hex[:12]}"
+        self.lease = PartitionLease(self.fs, self.dir, self.attempt, f"{stage} [{partition}]")
+        self._leased = False
         self._committed_folder = ""
         self.rows_per_shard = rows_per_shard
         self._writers: dict[str, _ShardSeries] = {}
@@ -125,7 +213,15 @@ class PartitionWriter:
         self.rows_kept = 0
         self.rows_rejected = 0
 
+    def _hold_lease(self) -> None:
+        if not self._leased:
+            self.lease.acquire()
+            self._leased = True
+        else:
+            self.lease.renew(every=LEASE_TTL_S / 3)
+
     def _series(self, kind: str) -> _ShardSeries:
+        self._hold_lease()
         if kind not in self._writers:
             folder = posixpath.join(self.dir, self.attempt, kind)
             self._writers[kind] = _ShardSeries(self.fs, folder, self.rows_per_shard)
@@ -150,6 +246,7 @@ class PartitionWriter:
             self._series(name).write(table)
 
     def commit(self, rows_in: int, extra: dict[str, Any] | None = None) -> Manifest:
+        self._hold_lease()
         if rows_in != self.rows_kept + self.rows_rejected:
             raise RuntimeError(
                 f"{self.stage}/{self.partition}: {rows_in} documents in but "
@@ -174,6 +271,7 @@ class PartitionWriter:
         )
         atomic_write_bytes(self.fs, posixpath.join(self.dir, MANIFEST_NAME), manifest.to_json().encode())
         self._remove_other_folders(keep=self._committed_folder)
+        self.lease.release()
         return manifest
 
     def _move_to_content_folder(self, shards: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -202,14 +300,19 @@ class PartitionWriter:
         for series in self._writers.values():
             series.abort()
         attempt_dir = posixpath.join(self.dir, self.attempt)
-        if self.fs.exists(attempt_dir):
-            self.fs.rm(attempt_dir, recursive=True)
+        try:
+            if self.fs.exists(attempt_dir):
+                self.fs.rm(attempt_dir, recursive=True)
+        finally:
+            if self._leased:
+                self.lease.release()
 
     def _remove_other_folders(self, keep: str) -> None:
-        """Orphan attempts (killed runs) and data folders of replaced commits."""
+        """Orphan attempts and temporary files (killed runs; this run holds the lease, so no
+        other writer is at work) and data folders of replaced commits."""
         for entry in self.fs.ls(self.dir, detail=False):
             name = posixpath.basename(entry.rstrip("/"))
-            if name.startswith(("attempt-", "data-")) and name != keep:
+            if (name.startswith(("attempt-", "data-")) and name != keep) or ".tmp-" in name:
                 self.fs.rm(entry, recursive=True)
 
     def __enter__(self) -> PartitionWriter:

@@ -313,3 +313,32 @@ def test_an_output_error_names_the_output_and_a_full_disk_leaves_nothing_behind(
     assert main(["langid", str(source), str(tmp_path / "out.parquet")]) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "in.jsonl"]
+
+
+# 8. Operations: one writer per partition, no temporary file left ------------------------------
+
+def test_a_second_writer_of_a_partition_is_told_another_run_holds_it(tmp_path):
+    from curation.io import PartitionBusyError, PartitionWriter
+
+    table = pa.table({"id": ["a"], "text": [KOREAN], "source": ["t"], "snapshot": ["p"]})
+    first = PartitionWriter(str(tmp_path), "web/language_filtered", "P")
+    first.write_kept(table)
+    second = PartitionWriter(str(tmp_path), "web/language_filtered", "P")
+    with pytest.raises(PartitionBusyError, match=r"web/language_filtered \[P\] is being written by another run"):
+        second.write_kept(table)
+    assert first.commit(rows_in=1).rows_kept == 1  # the holder was not disturbed
+    again = PartitionWriter(str(tmp_path), "web/language_filtered", "P")  # free once committed
+    again.write_kept(table)
+    assert again.commit(rows_in=1).rows_kept == 1
+
+
+def test_temporary_files_of_a_killed_run_go_at_the_next_commit(tmp_path):
+    from curation.io import PartitionWriter, partition_dir
+
+    folder = tmp_path / partition_dir("", "web/x", "P").lstrip("/")
+    folder.mkdir(parents=True)
+    (folder / "manifest.json.tmp-0123abcd").write_text("{")  # a run killed while writing its manifest
+    writer = PartitionWriter(str(tmp_path), "web/x", "P")
+    writer.write_kept(pa.table({"id": ["a"], "text": [KOREAN]}))
+    writer.commit(rows_in=1)
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("data-")) == ["manifest.json"]
