@@ -1,7 +1,7 @@
 """Deterministic Korean web-like corpus of N documents for the end-to-end and scaling benches.
 
-Built from ../shared/data by recombination and perturbation, so that every stage has real
-work at any size (10k to 1M+):
+Built from data/bench (shipped; ../shared/data works too) by recombination and perturbation,
+so that every stage has real work at any size (10k to 1M+):
 
 * fresh (72 %): 2-4 windows of 2-6 consecutive sentences, each window from a different base
   document (LibreOffice help main text, persona narratives, Korean mixed_lang paragraphs,
@@ -22,7 +22,7 @@ document order and no decision depends on N, so the corpus of N documents is the
 documents of any larger one. Written as Parquet shards (id, text, kind) of 100,000 rows,
 streamed; `corpus.json` beside them records the parameters and counts.
 
-    python bench/corpus.py 100000 [--out out/bench/corpus] [--data ../shared/data]
+    python bench/corpus.py 100000 [--out out/bench/corpus] [--data data/bench]
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("documents", type=int)
     parser.add_argument("--out", type=Path, default=None, help="folder (default out/bench/corpus/nN)")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "bench")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args()
     out = args.out or ROOT / "out" / "bench" / "corpus" / f"n{args.documents}"

@@ -30,7 +30,7 @@ from curation.langid import LanguageFilter  # noqa: E402
 from curation.parallel import process_batches  # noqa: E402
 from curation.pii import PiiRedactor  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = ROOT / "data" / "bench"  # the shipped pack; ../shared/data has the full sets
 SOURCES = ("reference_ko.jsonl", "nsmc_reviews.jsonl", "chatbot_qa.jsonl", "mixed_lang.jsonl")
 
 

@@ -1,4 +1,5 @@
-"""Korean near-duplicate corpus for the dedup benchmark, generated from ../shared/data.
+"""Korean near-duplicate corpus for the dedup benchmark, generated from data/bench (the shipped
+pack; ../shared/data for the full sets).
 
 Base documents: main text of the LibreOffice Korean help pages (our extractor; pages share
 menus and phrasing, so they are realistic hard negatives), persona narratives from the
@@ -113,7 +114,7 @@ def build(data: Path, variants_of: int = 700, limit_html: int | None = None) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / "data" / "bench")
     parser.add_argument("--out", type=Path, default=Path("out/bench/dedup_corpus.jsonl"))
     args = parser.parse_args()
     docs = build(args.data)

@@ -55,7 +55,7 @@ from curation.perplexity import PerplexityFilter, PerplexityScorer, train_perple
 from curation.quality import DEFAULT_MIN_BUCKET, QualityFilter, QualityScorer, train_quality_model  # noqa: E402
 from curation.stage import BatchStats, text_column  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "data" / "bench"  # shipped (scripts/build_bench_data.py); --data ../shared/data for the full sets
 MODELS = ROOT / "out" / "bench" / "models"
 NEGATIVE_SEED = 1234
 NEGATIVES = 5_000

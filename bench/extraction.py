@@ -93,7 +93,7 @@ def score(output: str, reference: list[str]) -> tuple[int, int, int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("html_dir", nargs="?", default=str(Path(__file__).resolve().parents[2] / "shared/data/html"))
+    parser.add_argument("html_dir", nargs="?", default=str(Path(__file__).resolve().parents[1] / "data/bench/html"))
     parser.add_argument("--out", default=None)
     import justext
     import trafilatura

@@ -65,7 +65,7 @@ def precision_recall(predicted: np.ndarray, truth: np.ndarray) -> dict[str, floa
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / "data" / "bench")
     parser.add_argument("--nsmc", type=int, default=5000, help="NSMC reviews to read (file order)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "langid.json")
     args = parser.parse_args()

@@ -121,7 +121,7 @@ def held_out_texts(texts: list[str], every: int = 5) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "bench")
     parser.add_argument("--min-bucket", type=int, default=DEFAULT_MIN_BUCKET)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality.json")
     args = parser.parse_args()
