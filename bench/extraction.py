@@ -1,4 +1,4 @@
-"""Main-text extraction on Korean pages: jusText (Korean-tuned and default) against trafilatura.
+"""Main-text extraction on Korean pages: jusText (Korean-tuned and default), trafilatura, resiliparse.
 
 Reference: the visible text of each page (shared/data/README.md's rules: page chrome
 header/footer/nav/aside, hidden elements, scripts dropped; block elements delimit paragraphs).
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curation.sources.html import JustextKorean, decode_html  # noqa: E402
+from curation.sources.html import JustextKorean, ResiliparseText, decode_html  # noqa: E402
 from curation.text import HANGUL_LETTER  # noqa: E402
 
 SKIP = {"head", "title", "script", "style", "noscript", "template", "svg", "math", "header", "footer", "nav", "aside"}
@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     import justext
     import trafilatura
+    from resiliparse.extract.html2text import extract_plain_text
 
     parser.add_argument("--held-out", action="store_true", help="only pages 201-400 (not used for tuning)")
     args = parser.parse_args()
@@ -112,6 +113,8 @@ def main() -> None:
         ),
         "trafilatura": lambda h: trafilatura.extract(h, favor_recall=False) or "",
         "trafilatura_favor_recall": lambda h: trafilatura.extract(h, favor_recall=True) or "",
+        "resiliparse": ResiliparseText().extract,
+        "resiliparse_all_text": lambda h: extract_plain_text(h, main_content=False),
     }
     results = {}
     for name, extract in extractors.items():

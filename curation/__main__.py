@@ -145,8 +145,13 @@ def _rebuild_index(args: argparse.Namespace) -> str:
     return f"rebuild-index: {len(added)} partitions ({', '.join(added)}), {documents} documents -> {args.index}"
 
 
-def _add_io(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", metavar="IN", help="JSONL or Parquet file with at least id and text")
+def _add_io(parser: argparse.ArgumentParser, warc_inputs: bool = False) -> None:
+    if warc_inputs:
+        parser.add_argument("inputs", nargs="+", metavar="IN", help="WARC files (.warc.gz, .warc), folders of them, "
+                            "or JSONL/Parquet records with a payload column")
+        parser.add_argument("--snapshot", default="cli", help="snapshot name in the documents' ids (default: cli)")
+    else:
+        parser.add_argument("input", metavar="IN", help="JSONL or Parquet file with at least id and text")
     parser.add_argument("output", metavar="OUT", help="kept documents (.jsonl or .parquet)")
     parser.add_argument("--rejects", help="rejected documents (default: OUT with .rejects before the extension)")
 
@@ -198,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     for spec in DOCUMENT_STAGES:
         stage = commands.add_parser(spec.name, aliases=list(spec.cli_aliases), help=spec.cli_help or spec.description,
                                     description=spec.description)
-        _add_io(stage)
+        _add_io(stage, warc_inputs=spec.extra.get("warc_inputs", False))
         if spec.models:
             stage.add_argument("--model", required=True, help=f"model folder ({', '.join(spec.models)}), as "
                                "written by the train-* commands")
@@ -287,20 +292,62 @@ def _write(writer: AtomicTableWriter, path: str, table: pa.Table) -> None:
         raise OutputError(path, error) from error
 
 
+WARC_SUFFIXES = (".warc.gz", ".warc")
+
+
+def _warc_files(path: str) -> tuple[list[str], str | None] | None:
+    """(WARC files, their root folder) when `path` is a WARC file or a folder of them."""
+    if os.path.isdir(path):
+        files = sorted(os.path.join(folder, name) for folder, _, names in os.walk(path) for name in names
+                       if name.endswith(WARC_SUFFIXES))
+        if not files:
+            raise ValueError(f"{path}: a folder without .warc.gz or .warc files")
+        return files, path
+    return ([path], os.path.dirname(path) or None) if path.lower().endswith(WARC_SUFFIXES) else None
+
+
+def _read_inputs(paths: list[str], snapshot: str, reader: BatchStats, reader_rejects: list) -> Iterable[pa.Table]:
+    """Batches of every input: WARC files through the WARC reader (its rejects, such as corrupt
+    records and unreadable files, collected for the rejects output), other files as documents."""
+    from curation.sources.warc import WarcFileStats, record_batches
+
+    for path in paths:
+        warc = _warc_files(path)
+        if warc is None:
+            yield from iter_document_batches(path)
+            continue
+        for kept, rejected, stats in record_batches(warc[0], snapshot, WarcFileStats(), root=warc[1]):
+            reader += BatchStats(rows_in=stats.rows_rejected, rejects_by_reason=stats.rejects_by_reason)
+            if rejected.num_rows:
+                reader_rejects.append(rejected)
+            yield kept
+
+
 def run_file_stage(args: argparse.Namespace) -> int:
-    if not os.path.exists(args.input) and "://" not in args.input:
-        print(f"error: input {args.input} does not exist", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    inputs = getattr(args, "inputs", None) or [args.input]
+    args.input = inputs[0] if len(inputs) == 1 else " ".join(inputs)
+    for path in inputs:
+        if not os.path.exists(path) and "://" not in path:
+            print(f"error: input {path} does not exist", file=sys.stderr)
+            return EXIT_BAD_INPUT
     rejects_path = args.rejects or default_rejects_path(args.output)
     kept_out = AtomicTableWriter(args.output)
     rejects_out = AtomicTableWriter(rejects_path)
     duplicates = DuplicateIds()
+    reader, reader_rejects = BatchStats(), []
+    snapshot = getattr(args, "snapshot", "cli")
     try:
         totals = BatchStats()
-        for kept, rejected, stats in args.run(args, lambda: duplicates(iter_document_batches(args.input))):
+        read = lambda: duplicates(_read_inputs(inputs, snapshot, reader, reader_rejects))  # noqa: E731
+        for kept, rejected, stats in args.run(args, read):
             _write(kept_out, args.output, kept)
             _write(rejects_out, rejects_path, rejected)
+            while reader_rejects:  # records the WARC reader could not read: rejects of this run too
+                _write(rejects_out, rejects_path, reader_rejects.pop(0))
             totals += stats
+        while reader_rejects:
+            _write(rejects_out, rejects_path, reader_rejects.pop(0))
+        totals += reader
         for writer, path, schema in ((kept_out, args.output, None), (rejects_out, rejects_path, REJECT_SCHEMA)):
             try:
                 writer.close(empty_schema=schema)

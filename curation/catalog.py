@@ -43,10 +43,12 @@ def _of(stage_class: type[DocumentStage]):
 
 EXTRACTED_TEXT = StageSpec(
     name=HtmlTextExtractor.name, fed_by="warc_records", build=_of(HtmlTextExtractor),
-    parameters=parameters_of(HtmlTextExtractor, exclude=("extractor",)),
+    parameters=parameters_of(HtmlTextExtractor, help={
+        "extractor": "main-text extractor: justext (Korean-tuned, default), trafilatura or resiliparse"}),
     description="Main text of each HTML response (charset detection incl. EUC-KR/CP949, jusText tuned for Korean).",
     preview=("id", "url", "charset", "charset_source", "text"), cli_aliases=("extract",),
-    cli_help="HTML payloads (Parquet with id, payload) to main text; adds text, charset",
+    cli_help="WARC files (or records with a payload) to main text; adds text, charset",
+    extra={"warc_inputs": True},
 )
 
 PII_REDACTED = StageSpec(

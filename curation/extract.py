@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from curation.sources.html import JustextKorean, decode_html
+from curation.sources.html import decode_html, make_extractor
 from curation.sources.warc import is_html
 from curation.stage import Decision, DocumentStage
 from curation.text import nfc
@@ -28,9 +28,10 @@ class HtmlTextExtractor(DocumentStage):
     required_columns = ("id", "payload")
     dropped_columns = ("payload", "extraction_error")
 
-    def __init__(self, extractor: JustextKorean | None = None, min_chars: int = 1,
-                 max_replaced_ratio: float = 0.01, max_payload_bytes: int = 5 * 1024 * 1024) -> None:
-        self.extractor = extractor or JustextKorean()
+    def __init__(self, extractor: str = "justext", min_chars: int = 1, max_replaced_ratio: float = 0.01,
+                 max_payload_bytes: int = 5 * 1024 * 1024) -> None:
+        self.extractor_name = extractor
+        self.extractor = make_extractor(extractor)
         self.min_chars = min_chars
         self.max_replaced_ratio = max_replaced_ratio
         self.max_payload_bytes = max_payload_bytes

@@ -190,3 +190,27 @@ def test_extraction_runs_from_the_cli_through_the_same_adapter(tmp_path):
     assert PROSE[:20] in kept.column("text")[0].as_py()
     rejects = pq.read_table(tmp_path / "text.rejects.parquet")
     assert rejects.column("stage").to_pylist() == ["extracted_text"]
+
+
+def test_extraction_reads_warc_files_and_folders_with_a_selectable_extractor(tmp_path):
+    from conftest import write_warc
+
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    html = f"<html><body><nav>메뉴 | 로그인</nav><p>{PROSE}</p></body></html>".encode()
+    write_warc(folder / "a.warc.gz", [("https://a.kr/", html, "text/html", "200 OK")])
+    write_warc(folder / "b.warc.gz", [("https://b.kr/", html, "text/html", "200 OK"),
+                                      ("https://b.kr/x", b"gone", "text/html", "404 Not Found")])
+    (folder / "broken.warc.gz").write_bytes(b"not a warc")
+    for extractor in ("justext", "resiliparse", "trafilatura"):
+        out = tmp_path / f"{extractor}.parquet"
+        result = subprocess.run([sys.executable, "-m", "curation", "extract", str(folder), str(out),
+                                 "--extractor", extractor, "--snapshot", "S"], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == ("extracted_text: 4 in, 2 kept, 2 rejected (http_status=1, "
+                                         "unreadable_file=1)"), extractor
+        kept = pq.read_table(out)
+        assert all(PROSE[:30] in text for text in kept.column("text").to_pylist()), extractor
+    bad = subprocess.run([sys.executable, "-m", "curation", "extract", str(folder), str(tmp_path / "x.parquet"),
+                          "--extractor", "nope"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown extractor 'nope'" in bad.stderr
