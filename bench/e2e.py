@@ -48,11 +48,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from curation.dedup.engine import DedupSettings, deduplicate_partition  # noqa: E402
 from curation.documents import REJECT_SCHEMA  # noqa: E402
+from curation.extract import HtmlTextExtractor  # noqa: E402
 from curation.heuristics import HeuristicFilter  # noqa: E402
 from curation.io import DEFAULT_BATCH_ROWS, iter_parquet_batches  # noqa: E402
 from curation.langid import LanguageFilter  # noqa: E402
 from curation.perplexity import PerplexityFilter, PerplexityScorer, train_perplexity_model  # noqa: E402
+from curation.pii import PiiRedactor  # noqa: E402
 from curation.quality import DEFAULT_MIN_BUCKET, QualityFilter, QualityScorer, train_quality_model  # noqa: E402
+from curation.sources.warc import WarcFileStats, record_batches  # noqa: E402
 from curation.stage import BatchStats, text_column  # noqa: E402
 
 DATA = ROOT / "data" / "bench"  # shipped (scripts/build_bench_data.py); --data ../shared/data for the full sets
@@ -183,9 +186,11 @@ class Sink:
 
 
 def run(corpus: Path, models: Path, work: Path) -> dict:
+    warc_files = sorted(str(p) for p in corpus.glob("*.warc.gz"))
     shards = sorted(str(p) for p in corpus.glob("part-*.parquet"))
-    if not shards:
-        raise SystemExit(f"no part-*.parquet in {corpus}: build it with bench/corpus.py")
+    if not shards and not warc_files:
+        raise SystemExit(f"no part-*.parquet or *.warc.gz in {corpus}: build it with bench/corpus.py "
+                         "(and bench/warc_corpus.py)")
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -193,7 +198,9 @@ def run(corpus: Path, models: Path, work: Path) -> dict:
     cpu_start = cpu_seconds()
     wall = time.perf_counter()
 
-    filters = [("language_id", LanguageFilter()), ("heuristics", HeuristicFilter())]
+    # The real chain from WARC files: read records, extract the main text, redact PII first.
+    filters = ([("extract", HtmlTextExtractor()), ("pii", PiiRedactor())] if warc_files else [])
+    filters += [("language_id", LanguageFilter()), ("heuristics", HeuristicFilter())]
     scorers = [("perplexity", PerplexityFilter(PerplexityScorer(models / "perplexity"), reject=())),
                ("quality", QualityFilter(QualityScorer(models / "quality"), min_bucket=DEFAULT_MIN_BUCKET))]
     rejects = Sink(work / "rejects.parquet", REJECT_SCHEMA)
@@ -202,8 +209,15 @@ def run(corpus: Path, models: Path, work: Path) -> dict:
     filtered = Sink(work / "filtered.parquet")
     totals: dict[str, BatchStats] = {}
     rows_in = 0
-    for batch in timed(iter_parquet_batches(shards, columns=["id", "text"], batch_rows=DEFAULT_BATCH_ROWS),
-                       timer, "read"):
+    def inputs():
+        if not warc_files:
+            yield from iter_parquet_batches(shards, columns=["id", "text"], batch_rows=DEFAULT_BATCH_ROWS)
+            return
+        for records, unreadable, _ in record_batches(warc_files, "bench", WarcFileStats(), root=str(corpus)):
+            rejects.write(unreadable)
+            yield records
+
+    for batch in timed(inputs(), timer, "read"):
         rows_in += batch.num_rows
         kept, start = through(filters, batch, timer, rejects, totals)
         filtered.write(kept)

@@ -125,9 +125,21 @@ def main() -> int:
         an instance whose Kiwi model is loaded cannot be deep-copied into the next pipeline."""
         return KiwiTokenizer() if args.tokenizer == "kiwi" else WhitespaceTokenizer()
 
+    warc = bool(glob.glob(str(args.corpus / "*.warc.gz")))
+
+    def source() -> list:
+        """The corpus' documents: from WARC files through datatrove's WarcReader and its
+        Trafilatura extractor (the real chain), or the Parquet documents."""
+        if not warc:
+            return [reader(args.corpus)]
+        from datatrove.pipeline.extractors import Trafilatura
+        from datatrove.pipeline.readers import WarcReader
+
+        return [WarcReader(str(args.corpus), glob_pattern="*.warc.gz"), Trafilatura(timeout=1.0)]
+
     def filter_step():
         words = tokenizer()
-        return [reader(args.corpus), LocalLid(lid_model, languages=["ko"]),
+        return [*source(), LocalLid(lid_model, languages=["ko"]),
                 GopherRepetitionFilter(language=words),
                 GopherQualityFilter(language=words, stop_words=KOREAN_STOP_WORDS, min_avg_word_length=1,
                                     min_stop_words=2 if args.tokenizer == "kiwi" else None),
@@ -162,7 +174,7 @@ def main() -> int:
             values = {k: (v.get("total") if isinstance(v, dict) else v) for k, v in step["stats"].items()
                       if not k.startswith("doc_len")}
             counts[name][step["name"]] = {**values, "seconds": round(step["time_stats"]["total"], 3)}
-    documents = int(counts["filter"].get("📖 - READER: 📒 Parquet", {}).get("documents", 0))
+    documents = int(next(iter(counts["filter"].values()), {}).get("documents", 0))  # what its reader read
     kept = sum(pq.ParquetFile(p).metadata.num_rows for p in (work / "deduplicated").glob("*.parquet"))
     result = {
         "pipeline": "datatrove", "version": version("datatrove"), "tokenizer": args.tokenizer, "documents": documents,

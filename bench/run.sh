@@ -26,7 +26,7 @@ if ! command -v lmplz >/dev/null 2>&1; then
   echo "bench: lmplz not on PATH; 'source scripts/env.sh' builds KenLM into .tools/kenlm" >&2
   exit 2
 fi
-if [ ! -x .venv-bench/bin/python ] || ! .venv-bench/bin/python -c "import datatrove, fasttext, pyarrow, kiwipiepy" 2>/dev/null; then
+if [ ! -x .venv-bench/bin/python ] || ! .venv-bench/bin/python -c "import datatrove, fasttext, pyarrow, kiwipiepy, trafilatura, warcio, cchardet, magic" 2>/dev/null; then
   echo "bench: building .venv-bench from bench/requirements-peers.txt" >&2
   python3 -m venv .venv-bench
   .venv-bench/bin/pip install -q -r bench/requirements-peers.txt
