@@ -119,3 +119,27 @@ def test_terminal_ending_catches_word_salad_but_not_headings_or_prose():
     assert reason(f, salad) == "unterminated_sentences"
     assert reason(f, "오늘의 주요 뉴스\n" + PROSE) is None  # a short heading does not count
     assert reason(f, "그는 “내일 다시 오겠다”고 말했다.\n정말 좋은 하루였어요") is None  # quotes, -요 ending
+
+
+def test_batch_scoring_equals_scoring_each_text_alone():
+    """The rules that count over the whole batch (code-point tables) must give exactly what
+    their per-text `score` gives, on any Unicode: other scripts' digits and spaces, astral
+    characters, URLs in any case, empty and null texts, and a scoring prefix."""
+    import random
+
+    rng = random.Random(11)
+    alphabet = list("가나다 ㅋㅋㅠ\t\n\r\x0b\x0c\x1c\u2028\u3000\xa0\u200b²½Ⅻ一12３٣०abcXYZ_-.!?…다요"
+                    "#@$%^&*+=<>|~\\/{}[]★※")
+    alphabet += ["\U0001F600", "e\u0301", "http://a.b/c?d=1", "HTTPS://X.KR/", "www.naver.com/a b", PROSE]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(3000)] + ["", None]
+    batch = pa.table({"id": [str(i) for i in range(len(texts))], "text": pa.array(texts, pa.string())})
+    for prefix in (1_000_000, 9):
+        stage = HeuristicFilter(score_prefix_chars=prefix)
+        batched = stage.score_batch(batch)
+        for f in stage.filters:
+            for i, text in enumerate(texts):
+                alone = f.score((text or "")[:prefix])
+                for key, value in alone.items():
+                    if key != "chars":
+                        assert batched[key][i].as_py() == value, (f.name, key, repr(text))
+        assert batched["chars"].to_pylist() == [float(len(t or "")) for t in texts]
