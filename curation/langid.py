@@ -18,9 +18,10 @@ from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from curation.stage import Decision, DocumentStage, text_column
-from curation.text import hangul_ratio, letter_count, one_line
+from curation.stage import Decision, DocumentStage
+from curation.text import TextBatch, one_line
 
 # fastText's predict cost grows with the text; the first few thousand characters decide.
 MAX_CHARS_FOR_FASTTEXT = 4000
@@ -96,10 +97,13 @@ class LanguageFilter(DocumentStage):
         self.identifier = identifier or FastTextLanguageIdentifier()
 
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
-        texts = [t[: self.sample_chars] for t in text_column(batch)]
+        sample = TextBatch(pc.utf8_slice_codeunits(
+            pc.fill_null(batch.column("text").cast(pa.string()), "").combine_chunks(), 0, self.sample_chars))
+        texts = sample.strings
         top, top_prob, p_ko = self.identifier.predict(texts) if texts else ([], np.array([]), np.array([]))
-        ratios = np.array([hangul_ratio(t) for t in texts], dtype=np.float64)
-        letters = np.array([letter_count(t) for t in texts], dtype=np.int64)
+        # hangul_ratio / letter_count of each text, counted over the batch at once (same values).
+        letters = sample.count("letter")
+        ratios = np.where(letters > 0, sample.count("hangul") / np.maximum(letters, 1), 0.0)
         korean = np.maximum(p_ko, ratios) if texts else np.array([])
         language = [("ko" if k >= self.threshold else lab) for k, lab in zip(korean, top)]
         return {

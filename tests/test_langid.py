@@ -105,3 +105,22 @@ def test_counts_account_for_every_document():
     kept, rejected, stats = stage.process(pa.table({"id": [f"d{i}" for i in range(len(texts))], "text": texts}))
     assert stats.rows_in == 5 == kept.num_rows + rejected.num_rows == stats.rows_kept + stats.rows_rejected
     assert stats.rejects_by_reason == {"not_korean": 2, "no_letters": 1}
+
+
+def test_batch_counts_equal_the_per_text_functions(language_filter):
+    """hangul_ratio and letter_count are counted over the batch from code-point tables; they
+    must equal the per-text functions on any Unicode, and the sample prefix is respected."""
+    import random
+
+    from curation.text import letter_count
+
+    rng = random.Random(2)
+    alphabet = list("가나다 ㅋㅋㅠ\t\n\u3000\xa0²½Ⅻ一12３٣abcXYZ_-.!?ｱｲ日本語ไทย")
+    alphabet += ["\U0001F600", "e\u0301", "ꥠ", "ힰ"]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 50))) for _ in range(2000)] + ["", None]
+    table = pa.table({"id": [str(i) for i in range(len(texts))], "text": pa.array(texts, pa.string())})
+    for stage in (language_filter, LanguageFilter(sample_chars=7)):
+        scores = stage.score_batch(table)
+        sampled = [(t or "")[:stage.sample_chars] for t in texts]
+        assert scores["hangul_ratio"].to_pylist() == [hangul_ratio(t) for t in sampled]
+        assert scores["letter_count"].to_pylist() == [letter_count(t) for t in sampled]
