@@ -185,7 +185,7 @@ class Sink:
             self.writer.close()
 
 
-def run(corpus: Path, models: Path, work: Path) -> dict:
+def run(corpus: Path, models: Path, work: Path, extractor: str = "justext") -> dict:
     warc_files = sorted(str(p) for p in corpus.glob("*.warc.gz"))
     shards = sorted(str(p) for p in corpus.glob("part-*.parquet"))
     if not shards and not warc_files:
@@ -199,7 +199,7 @@ def run(corpus: Path, models: Path, work: Path) -> dict:
     wall = time.perf_counter()
 
     # The real chain from WARC files: read records, extract the main text, redact PII first.
-    filters = ([("extract", HtmlTextExtractor()), ("pii", PiiRedactor())] if warc_files else [])
+    filters = ([("extract", HtmlTextExtractor(extractor=extractor)), ("pii", PiiRedactor())] if warc_files else [])
     filters += [("language_id", LanguageFilter()), ("heuristics", HeuristicFilter())]
     scorers = [("perplexity", PerplexityFilter(PerplexityScorer(models / "perplexity"), reject=())),
                ("quality", QualityFilter(QualityScorer(models / "quality"), min_bucket=DEFAULT_MIN_BUCKET))]
@@ -277,6 +277,7 @@ def main() -> int:
                         help="output folder (default out/bench/e2e/ours-<corpus name>)")
     parser.add_argument("--cpu", type=int, default=None, help="core to pin to (default: the last)")
     parser.add_argument("--keep-output", action="store_true", help="leave the Parquet outputs in --work")
+    parser.add_argument("--extractor", default="justext", help="main-text extractor of a WARC corpus")
     args = parser.parse_args()
     core = pin(args.cpu)
     if args.command == "train":
@@ -287,7 +288,7 @@ def main() -> int:
     if not (args.models / "card.json").exists():
         parser.error(f"no trained models in {args.models}: run `python bench/e2e.py train` first")
     work = args.work or ROOT / "out" / "bench" / "e2e" / f"ours-{args.corpus.name}"
-    result = run(args.corpus, args.models, work)
+    result = run(args.corpus, args.models, work, args.extractor)
     if not args.keep_output:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({**result, "cpu": core, "peak_rss_mb": peak_rss_mb()}, ensure_ascii=False))
