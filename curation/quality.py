@@ -31,10 +31,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curation.perplexity import PerplexityModelFiles, PieceLanguageModel, is_held_out, normalize_for_lm, train_kenlm
-from curation.stage import Decision, DocumentStage, text_column
-from curation.text import fold, letter_count, one_line
+from curation.stage import Decision, DocumentStage
+from curation.text import TextBatch, fold, one_line
 
 NUM_BUCKETS = 20
 BUCKET_RANGES = {"high": (19, 19), "medium-high": (18, 18), "medium": (12, 17), "medium-low": (7, 11), "low": (0, 6)}
@@ -251,10 +252,11 @@ class QualityFilter(DocumentStage):
         self.scorer, self.min_bucket = scorer, min_bucket
 
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
-        texts = text_column(batch)
+        column = TextBatch(pc.fill_null(batch.column("text").cast(pa.string()), "").combine_chunks())
+        texts = column.strings
         signals = self.scorer.signal_scores(texts)
         buckets = {name: self.scorer.buckets(name, scores) for name, scores in signals.items()}
-        unscorable = np.array([letter_count(t) == 0 for t in texts], dtype=bool)
+        unscorable = column.count("letter") == 0
         mask = unscorable if unscorable.any() else None
 
         def column(values, kind):
