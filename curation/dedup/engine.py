@@ -426,14 +426,24 @@ def _map_task(plan: _Plan, number: int, start: int, table: pa.Table) -> tuple[_M
     sketch_offsets = np.zeros(n + 1, np.int64)
     if settings.fuzzy:
         hasher = _hasher(settings.minhash, settings.backend)
-        hashes, doc = hasher.shingles(texts, words)
-        signatures = hasher.signatures_of_shingles(hashes, doc, n)
         xp = hasher.xp
-        bands = band_hashes(signatures, settings.minhash.bands, xp)
-        if xp is not np:
-            bands = xp.asnumpy(bands)
+        band_parts, sketch_parts, length_parts = [], [], []
+        # Every value is per document, so the documents go through in chunks that keep the
+        # shingle arrays (hashes, their documents, bins, sort copies: SHINGLE_BYTES a shingle)
+        # within the task's memory budget, however long the texts or large map_rows.
+        for lo, hi in _shingle_chunks(texts, settings):
+            hashes, doc = hasher.shingles(texts[lo:hi], words[lo:hi])
+            signatures = hasher.signatures_of_shingles(hashes, doc, hi - lo)
+            bands = band_hashes(signatures, settings.minhash.bands, xp)
+            band_parts.append(xp.asnumpy(bands) if xp is not np else bands)
+            values, offsets = bottom_k(xp, hashes, doc, hi - lo, settings.sketch_size)
+            sketch_parts.append(values)
+            length_parts.append(np.diff(offsets))
+            del hashes, doc, signatures
+        bands = np.concatenate(band_parts) if band_parts else np.empty((0, settings.minhash.bands), np.uint64)
         _sorted_entries(arrays, "band", bands.reshape(-1), np.repeat(rows, settings.minhash.bands))
-        sketch_values, sketch_offsets = bottom_k(xp, hashes, doc, n, settings.sketch_size)
+        sketch_values = np.concatenate(sketch_parts) if sketch_parts else np.empty(0, np.uint32)
+        sketch_offsets[1:] = np.cumsum(np.concatenate(length_parts)) if length_parts else 0
     else:
         _sorted_entries(arrays, "band", np.empty(0, np.uint64), np.empty(0, np.int64))
     arrays["sketch"], arrays["sketch_off"] = sketch_values, sketch_offsets
@@ -442,6 +452,24 @@ def _map_task(plan: _Plan, number: int, start: int, table: pa.Table) -> tuple[_M
     _, nbytes = write_arrays(plan.fs(), filesystem(path, plan.storage_options)[1], arrays)
     digest = hashlib.sha256(b"".join(i.encode() + b"\n" for i in ids)).hexdigest()
     return _MapFile(path, start, n, digest, int(sketch_values.shape[0])), nbytes, BYTES_READ.take()
+
+
+# Bytes a shingle holds while signatures and sketches are computed: its hash and document
+# (16), bin, value, slot and packed copies and the sorts' temporaries (about 64 more).
+SHINGLE_BYTES = 80
+
+
+def _shingle_chunks(texts: list[str], settings: DedupSettings) -> Iterator[tuple[int, int]]:
+    """Row ranges of `texts` whose shingles (about one per character) fit half the budget."""
+    limit = max(1, int(settings.memory_budget_mb * 2**20 / 2 / SHINGLE_BYTES))
+    lo, shingles = 0, 0
+    for i, text in enumerate(texts):
+        shingles += len(text) + 1
+        if shingles > limit and i > lo:
+            yield lo, i
+            lo, shingles = i, len(text) + 1
+    if lo < len(texts) or not texts:
+        yield lo, len(texts)
 
 
 def _sorted_entries(arrays: dict[str, np.ndarray], kind: str, hashes: np.ndarray, rows: np.ndarray) -> None:
