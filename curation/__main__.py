@@ -27,7 +27,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import pyarrow as pa
 
@@ -259,17 +260,15 @@ class DuplicateIds:
 
     def __init__(self) -> None:
         self.hashes: list = []
-        self.rows = 0
 
     def __call__(self, batches: Iterable[pa.Table]) -> Iterable[pa.Table]:
         import numpy as np
 
-        self.hashes, self.rows = [], 0  # a stage that reads its input twice (dedup) counts it once
+        self.hashes = []  # a stage that reads its input twice (dedup) counts it once
         for batch in batches:
             if "id" in batch.column_names:
                 self.hashes.append(np.fromiter((hash(i) for i in batch.column("id").to_pylist()), np.int64,
                                                count=batch.num_rows))
-            self.rows += batch.num_rows
             yield batch
 
     def report(self) -> str | None:
@@ -285,18 +284,19 @@ class DuplicateIds:
         return f"{repeated.size} row(s) repeat an earlier row's id (first: row {int(repeated.min()) + 1})"
 
 
-def _write(writer: AtomicTableWriter, path: str, table: pa.Table) -> None:
+@contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """An OSError or Arrow error inside names the output file it happened to."""
     try:
-        writer.write(table)
+        yield
     except (OSError, pa.ArrowException) as error:
         raise OutputError(path, error) from error
 
 
-WARC_SUFFIXES = (".warc.gz", ".warc")
-
-
 def _warc_files(path: str) -> tuple[list[str], str | None] | None:
     """(WARC files, their root folder) when `path` is a WARC file or a folder of them."""
+    from curation.sources.warc import WARC_SUFFIXES
+
     if os.path.isdir(path):
         files = sorted(os.path.join(folder, name) for folder, _, names in os.walk(path) for name in names
                        if name.endswith(WARC_SUFFIXES))
@@ -339,20 +339,23 @@ def run_file_stage(args: argparse.Namespace) -> int:
     try:
         totals = BatchStats()
         read = lambda: duplicates(_read_inputs(inputs, snapshot, reader, reader_rejects))  # noqa: E731
+        def write_reader_rejects() -> None:  # records the WARC reader could not read: rejects too
+            while reader_rejects:
+                with _writing(rejects_path):
+                    rejects_out.write(reader_rejects.pop(0))
+
         for kept, rejected, stats in args.run(args, read):
-            _write(kept_out, args.output, kept)
-            _write(rejects_out, rejects_path, rejected)
-            while reader_rejects:  # records the WARC reader could not read: rejects of this run too
-                _write(rejects_out, rejects_path, reader_rejects.pop(0))
+            with _writing(args.output):
+                kept_out.write(kept)
+            with _writing(rejects_path):
+                rejects_out.write(rejected)
+            write_reader_rejects()
             totals += stats
-        while reader_rejects:
-            _write(rejects_out, rejects_path, reader_rejects.pop(0))
+        write_reader_rejects()
         totals += reader
         for writer, path, schema in ((kept_out, args.output, None), (rejects_out, rejects_path, REJECT_SCHEMA)):
-            try:
+            with _writing(path):
                 writer.close(empty_schema=schema)
-            except (OSError, pa.ArrowException) as error:
-                raise OutputError(path, error) from error
     except (ValueError, OSError, OutputError) as error:
         kept_out.abort()
         rejects_out.abort()

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.stage import Decision, DocumentStage
+from curation.stage import Decision, DocumentStage, text_array
 from curation.text import BARE_JAMO, DIGIT, HANGUL_SYLLABLE, LETTER, SYMBOL, TextBatch
 
 URL = re.compile(r"(?:https?://|www\.)[A-Za-z0-9._~:/?#@!$&'*+,;=%-]+", re.IGNORECASE)
@@ -50,7 +50,7 @@ class Texts(TextBatch):
     """A batch of texts as the rules read it: code-point counts, and the text without URLs."""
 
     @cached_property
-    def without_urls(self) -> Texts:
+    def without_urls(self) -> TextBatch:
         return TextBatch(pc.replace_substring_regex(self.arrow, _re2(URL), " "))
 
     @cached_property
@@ -328,7 +328,7 @@ class HeuristicFilter(DocumentStage):
         self.score_prefix_chars = score_prefix_chars
 
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
-        whole = pc.fill_null(batch.column("text").cast(pa.string()), "").combine_chunks()
+        whole = text_array(batch)
         texts = Texts(pc.utf8_slice_codeunits(whole, 0, self.score_prefix_chars))
         columns: dict[str, Sequence[float]] = {}
         for f in self.filters:

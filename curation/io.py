@@ -511,7 +511,7 @@ def _encodable(text: str) -> bool:
     return True
 
 
-TEXT_TYPES = (pa.string(), pa.large_string(), pa.string_view())
+TEXT_TYPES = (pa.large_string(), pa.string_view())  # cast to plain string on read
 
 
 def conform_documents(table: pa.Table, url: str, first_row: int = 1) -> pa.Table:
@@ -525,7 +525,7 @@ def conform_documents(table: pa.Table, url: str, first_row: int = 1) -> pa.Table
         column = table.column(name)
         if column.type == pa.string():
             continue
-        if pa.types.is_integer(column.type) or column.type in TEXT_TYPES[1:]:
+        if pa.types.is_integer(column.type) or pa.types.is_null(column.type) or column.type in TEXT_TYPES:
             cast = column.cast(pa.string())
         elif pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
             try:
@@ -537,8 +537,6 @@ def conform_documents(table: pa.Table, url: str, first_row: int = 1) -> pa.Table
                     except UnicodeDecodeError:
                         raise ValueError(f"{url}: row {row}: {name} is not valid UTF-8") from None
                 raise
-        elif pa.types.is_null(column.type):
-            cast = column.cast(pa.string())
         else:
             raise ValueError(f"{url}: column {name!r} is {column.type}, not text")
         table = table.set_column(table.column_names.index(name), name, cast)

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.stage import Decision, DocumentStage
+from curation.stage import Decision, DocumentStage, text_array
 from curation.text import TextBatch, one_line
 
 # fastText's predict cost grows with the text; the first few thousand characters decide.
@@ -97,8 +97,7 @@ class LanguageFilter(DocumentStage):
         self.identifier = identifier or FastTextLanguageIdentifier()
 
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
-        sample = TextBatch(pc.utf8_slice_codeunits(
-            pc.fill_null(batch.column("text").cast(pa.string()), "").combine_chunks(), 0, self.sample_chars))
+        sample = TextBatch(pc.utf8_slice_codeunits(text_array(batch), 0, self.sample_chars))
         texts = sample.strings
         top, top_prob, p_ko = self.identifier.predict(texts) if texts else ([], np.array([]), np.array([]))
         # hangul_ratio / letter_count of each text, counted over the batch at once (same values).

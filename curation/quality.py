@@ -31,10 +31,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from curation.perplexity import PerplexityModelFiles, PieceLanguageModel, is_held_out, normalize_for_lm, train_kenlm
-from curation.stage import Decision, DocumentStage
+from curation.stage import Decision, DocumentStage, text_array
 from curation.text import TextBatch, fold, one_line
 
 NUM_BUCKETS = 20
@@ -252,7 +251,7 @@ class QualityFilter(DocumentStage):
         self.scorer, self.min_bucket = scorer, min_bucket
 
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
-        column = TextBatch(pc.fill_null(batch.column("text").cast(pa.string()), "").combine_chunks())
+        column = TextBatch(text_array(batch))
         texts = column.strings
         signals = self.scorer.signal_scores(texts)
         buckets = {name: self.scorer.buckets(name, scores) for name, scores in signals.items()}

@@ -126,6 +126,11 @@ def with_stats(pairs: Iterable[tuple[pa.Table, pa.Table]]) -> Iterator[tuple[pa.
         yield kept, rejected, BatchStats.of(kept.num_rows + rejected.num_rows, kept, rejected)
 
 
+def text_array(batch: pa.Table) -> pa.Array:
+    """The text column as one Arrow string array, nulls as empty strings."""
+    return pc.fill_null(batch.column("text").cast(pa.string()), "").combine_chunks()
+
+
 def text_column(batch: pa.Table) -> list[str]:
     """The text column as Python strings, nulls as empty strings."""
-    return pc.fill_null(batch.column("text").cast(pa.string()), "").to_pylist()
+    return text_array(batch).to_pylist()

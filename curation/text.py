@@ -140,5 +140,4 @@ class TextBatch:
         unit = np.cumsum(solid & ~before) * solid  # 1, 2, ... per unit; 0 on whitespace
         hits = np.unique(unit[character_classes()[name][cps] & solid])
         owner = np.searchsorted(self.starts, np.flatnonzero(solid & ~before), side="right") - 1
-        return np.bincount(owner[hits - 1], minlength=len(self.lengths)).astype(np.int64) if hits.size else \
-            np.zeros(len(self.lengths), np.int64)
+        return np.bincount(owner[hits - 1], minlength=len(self.lengths)).astype(np.int64)

@@ -9,6 +9,7 @@ import dagster as dg
 from pydantic import Field
 
 from curation.io import filesystem
+from curation.sources.warc import WARC_SUFFIXES
 from resources.paths import sample_persona_release_path
 
 # The full dataset on the Hugging Face Hub at the revision the shipped sample was taken from;
@@ -44,7 +45,7 @@ class WebInbox(dg.ConfigurableResource):
         return path if protocol == "file" else f"{protocol}://{path}"
 
     def snapshot_files(self, snapshot: str) -> list[str]:
-        files = _list_files(posixpath.join(self.root, snapshot), (".warc.gz", ".warc"), self.storage_options)
+        files = _list_files(posixpath.join(self.root, snapshot), WARC_SUFFIXES, self.storage_options)
         if not files:
             raise FileNotFoundError(f"no .warc.gz or .warc files under {posixpath.join(self.root, snapshot)}")
         return files

@@ -25,6 +25,7 @@ from curation.documents import details_json, document_id, document_schema, rejec
 from curation.io import filesystem
 from curation.stage import BatchStats
 
+WARC_SUFFIXES = (".warc.gz", ".warc")
 WARC_READER_STAGE = "warc_records"  # the asset name: rejects name the asset that wrote them
 WARC_BATCH_ROWS = 256  # rows carry raw payloads (tens of KB each): keep batches small
 
