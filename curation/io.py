@@ -42,6 +42,10 @@ from curation.text import nfc_text
 MANIFEST_NAME = "manifest.json"
 DEFAULT_ROWS_PER_SHARD = 50_000
 DEFAULT_BATCH_ROWS = 2_048
+# Rows per Parquet row group of every shard, however the rows arrived: a shard's bytes then
+# depend on its rows alone, not on the batches they came in (a fused chain hands a stage's kept
+# rows on in smaller pieces than a stage reading its upstream's shards does).
+ROW_GROUP_ROWS = DEFAULT_BATCH_ROWS
 
 
 def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -196,6 +200,7 @@ class PartitionWriter:
         partition: str,
         *,
         rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
+        row_group_rows: int = ROW_GROUP_ROWS,
         storage_options: dict[str, Any] | None = None,
     ) -> None:
         self.fs, root_path = filesystem(root, storage_options)
@@ -208,6 +213,7 @@ class PartitionWriter:
         self._leased = False
         self._committed_folder = ""
         self.rows_per_shard = rows_per_shard
+        self.row_group_rows = row_group_rows
         self._writers: dict[str, _ShardSeries] = {}
         self.rejects_by_reason: Counter[str] = Counter()
         self.rows_kept = 0
@@ -224,7 +230,7 @@ class PartitionWriter:
         self._hold_lease()
         if kind not in self._writers:
             folder = posixpath.join(self.dir, self.attempt, kind)
-            self._writers[kind] = _ShardSeries(self.fs, folder, self.rows_per_shard)
+            self._writers[kind] = _ShardSeries(self.fs, folder, self.rows_per_shard, self.row_group_rows)
         return self._writers[kind]
 
     def write_kept(self, table: pa.Table) -> None:
@@ -324,33 +330,50 @@ class PartitionWriter:
 
 
 class _ShardSeries:
-    """part-00000.parquet, part-00001.parquet, ... each at most rows_per_shard rows."""
+    """part-00000.parquet, part-00001.parquet, ... each at most rows_per_shard rows, in row
+    groups of ROW_GROUP_ROWS (a shard's last may be shorter). At most one row group's rows wait
+    in memory."""
 
-    def __init__(self, fs: fsspec.AbstractFileSystem, folder: str, rows_per_shard: int) -> None:
+    def __init__(self, fs: fsspec.AbstractFileSystem, folder: str, rows_per_shard: int,
+                 row_group_rows: int = ROW_GROUP_ROWS) -> None:
         self.fs, self.folder, self.rows_per_shard = fs, folder, rows_per_shard
+        self.row_group_rows = row_group_rows
         self.paths: list[str] = []
         self.columns: list[str] = []
         self._writer: pq.ParquetWriter | None = None
         self._handle = None
         self._rows_in_shard = 0
         self._schema: pa.Schema | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
 
     def write(self, table: pa.Table) -> None:
         if self._schema is None:
             self._schema = table.schema
             self.columns = table.schema.names
         table = table.cast(self._schema) if table.schema != self._schema else table
-        offset = 0
-        while offset < table.num_rows:
-            if self._writer is None:
-                self._open()
-            room = self.rows_per_shard - self._rows_in_shard
-            piece = table.slice(offset, room)
-            self._writer.write_table(piece)
-            self._rows_in_shard += piece.num_rows
-            offset += piece.num_rows
-            if self._rows_in_shard >= self.rows_per_shard:
-                self._finish_shard()
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= self._next_group_rows():
+            self._write_group(self._next_group_rows())
+
+    def _next_group_rows(self) -> int:
+        """Rows of the next row group: a full one, or what is left of the shard's room."""
+        return min(self.row_group_rows, self.rows_per_shard - self._rows_in_shard)
+
+    def _write_group(self, rows: int) -> None:
+        pending = pa.concat_tables(self._pending)
+        # One contiguous chunk per column, so the encoded pages do not depend on how the
+        # pending rows were chunked.
+        group = pending.slice(0, rows).combine_chunks()
+        rest = pending.slice(rows)
+        self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+        if self._writer is None:
+            self._open()
+        self._writer.write_table(group)
+        self._rows_in_shard += rows
+        if self._rows_in_shard >= self.rows_per_shard:
+            self._finish_shard()
 
     def _open(self) -> None:
         path = posixpath.join(self.folder, f"part-{len(self.paths):05d}.parquet")
@@ -364,9 +387,11 @@ class _ShardSeries:
         if self._writer is not None:
             self._writer.close()
             self._handle.close()
-        self._writer, self._handle = None, None
+        self._writer, self._handle, self._rows_in_shard = None, None, 0
 
     def close(self) -> list[str]:
+        if self._pending_rows:
+            self._write_group(self._pending_rows)
         self._finish_shard()
         return list(self.paths)
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
 
@@ -33,10 +34,12 @@ BATCHES_PER_THREAD = 2
 Split = tuple[pa.Table, pa.Table, BatchStats]
 
 
-def process_in_process(stage: DocumentStage, batches: Iterable[pa.Table]) -> Iterator[Split]:
-    """The plain loop: `stage.process` on each batch, here, one at a time."""
-    for batch in batches:
-        yield stage.process(batch)
+class ChainSplit(NamedTuple):
+    """One batch through a chain of stages: a (kept, rejected, stats) triple per stage, each
+    stage fed the previous one's kept rows, and the seconds each stage took."""
+
+    splits: list[Split]
+    seconds: list[float]
 
 
 def default_window(client: Client) -> int:
@@ -44,30 +47,45 @@ def default_window(client: Client) -> int:
     return max(2, BATCHES_PER_THREAD * sum(client.nthreads().values()))
 
 
-def _process(stage: DocumentStage, batch: pa.Table) -> Split:
-    return stage.process(batch)
+def process_chain(stages: Sequence[DocumentStage], batch: pa.Table) -> ChainSplit:
+    """One batch through `stages` in turn, each fed the previous one's kept rows: a triple per
+    stage, and the seconds each stage took."""
+    splits, seconds = [], []
+    for stage in stages:
+        start = time.perf_counter()
+        split = stage.process(batch)
+        seconds.append(time.perf_counter() - start)
+        splits.append(split)
+        batch = split[0]
+    return ChainSplit(splits, seconds)
 
 
-def process_on_dask(stage: DocumentStage, batches: Iterable[pa.Table], client: Client,
-                    window: int | None = None) -> Iterator[Split]:
-    """`stage.process` on Dask workers, results yielded in input order.
-
-    The stage is sent once to every worker (scattered with broadcast), so a model it loads
-    lazily (fastText, KenLM) loads once per worker process, not once per batch. Each batch is
-    scattered to one worker and processed there. At most `window` batches (default: twice the
-    worker threads) have been taken from `batches` and not yet yielded. Stages hold no state
-    between batches, and each result carries its own BatchStats, so nothing is copied or
-    merged back: the caller sums the stats as it would in process.
-    """
-    yield from run_tasks(_process, ((batch,) for batch in batches), client, shared=(stage,), window=window)
+def chain_batches(stages: Sequence[DocumentStage], batches: Iterable[pa.Table], client: Client | None = None,
+                  window: int | None = None) -> Iterator[ChainSplit]:
+    """Fused execution: each batch passes through all of `stages` in one task (one round trip to
+    a Dask worker when a client is given, else here), in input order. What each stage keeps,
+    rejects and counts is what it would from the previous stage's written output, since stages
+    hold no state between batches; only the batch boundaries differ, which the shard writer
+    evens out (fixed row groups)."""
+    if not stages:
+        raise ValueError("a chain needs at least one stage")
+    # The stages travel as one shared argument: sent once to every worker, so their lazily
+    # loaded models load once per worker process.
+    yield from run_tasks(process_chain, ((batch,) for batch in batches), client, shared=(tuple(stages),),
+                         window=window)
 
 
 def process_batches(stage: DocumentStage, batches: Iterable[pa.Table], client: Client | None = None,
                     window: int | None = None) -> Iterator[Split]:
-    """On Dask when a client is given, else in process; the same triples in the same order."""
-    if client is None:
-        return process_in_process(stage, batches)
-    return process_on_dask(stage, batches, client, window=window)
+    """`stage.process` on each batch, on Dask workers when a client is given (the stage sent
+    once to every worker, so a model it loads lazily loads once per worker process), else here:
+    the same triples in the same order. At most `window` batches (default: twice the worker
+    threads) are taken from `batches` and not yet yielded. Each result carries its own
+    BatchStats, so nothing is merged back: the caller sums them as it would in process."""
+    # closing(): a consumer that stops early cancels what is in flight now, not at garbage collection
+    with closing(chain_batches((stage,), batches, client, window=window)) as chained_batches:
+        for chained in chained_batches:
+            yield chained.splits[0]
 
 
 def run_tasks(fn, args: Iterable[tuple], client: Client | None = None, shared: tuple = (),

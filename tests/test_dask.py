@@ -19,7 +19,7 @@ from assets.stages import stage_assets
 from curation.catalog import HEURISTIC_FILTERED, LANGUAGE_FILTERED
 from curation.heuristics import HeuristicFilter
 from curation.langid import LanguageFilter
-from curation.parallel import _process, process_batches, process_in_process, process_on_dask
+from curation.parallel import chain_batches, process_batches, process_chain
 from curation.pii import PiiRedactor
 from curation.spec import StageSpec
 from curation.stage import BatchStats, Decision, DocumentStage
@@ -73,8 +73,8 @@ def batches() -> list[pa.Table]:
 
 
 def run_both(make_stage, batches, client, **kwargs):
-    local = list(process_in_process(make_stage(), iter(batches)))
-    remote = list(process_on_dask(make_stage(), iter(batches), client, **kwargs))
+    local = list(process_batches(make_stage(), iter(batches)))
+    remote = list(process_batches(make_stage(), iter(batches), client, **kwargs))
     return local, remote
 
 
@@ -105,13 +105,42 @@ def test_dask_gives_the_same_tables_and_counts_as_in_process(make_stage, batches
 
 
 def test_language_model_loads_once_per_worker_not_per_batch(batches, client):
-    # process_on_dask runs batches like this, on a stage scattered to every worker; the model
+    # process_batches runs batches like this, on stages scattered to every worker; the model
     # that the first batch loads must stay on the worker's stage for the next batches.
-    [stage] = client.scatter([LanguageFilter()], broadcast=True, hash=False)
-    client.gather([client.submit(_process, stage, batch, pure=False) for batch in batches[:8]])
+    [stages] = client.scatter([(LanguageFilter(),)], broadcast=True, hash=False)
+    client.gather([client.submit(process_chain, stages, batch, pure=False) for batch in batches[:8]])
     loaded = client.run(lambda dask_worker: [
-        "model" in vars(value.identifier) for value in dask_worker.data.values() if isinstance(value, LanguageFilter)])
+        "model" in vars(value[0].identifier) for value in dask_worker.data.values()
+        if isinstance(value, tuple) and isinstance(value[0], LanguageFilter)])
     assert sorted(loaded.values()) == [[True], [True]]
+
+
+def chain_of_three():
+    return [PiiRedactor(), LanguageFilter(), HeuristicFilter()]
+
+
+@pytest.mark.parametrize("on_dask", [False, True], ids=["in_process", "dask"])
+def test_a_fused_chain_gives_what_the_stages_give_one_after_another(on_dask, batches, client, cluster):
+    # Stage by stage: each stage over all of the previous stage's kept rows, in batches of its own.
+    expected, feed = [], batches
+    for stage in chain_of_three():
+        triples = list(process_batches(stage, iter(feed)))
+        expected.append(triples)
+        feed = [kept for kept, _, _ in triples]
+    fused = list(chain_batches(chain_of_three(), iter(batches), client if on_dask else None))
+    assert len(fused) == BATCHES
+    for position in range(3):
+        stage_kept = pa.concat_tables([chained.splits[position][0] for chained in fused])
+        assert stage_kept.equals(pa.concat_tables([kept for kept, _, _ in expected[position]]), check_metadata=True)
+        stage_rejected = pa.concat_tables([chained.splits[position][1] for chained in fused])
+        assert stage_rejected.equals(pa.concat_tables([rejected for _, rejected, _ in expected[position]]))
+        assert sum((chained.splits[position][2] for chained in fused), BatchStats()) == sum(
+            (stats for _, _, stats in expected[position]), BatchStats())
+    assert all(len(chained.seconds) == 3 and min(chained.seconds) >= 0 for chained in fused)
+    # the chain really filters: every stage drops something the others kept
+    assert all(sum(chained.splits[position][2].rows_rejected for chained in fused) > 0 for position in (1, 2))
+    if on_dask:
+        wait_until_released(cluster)
 
 
 class CountingBatches:
@@ -131,7 +160,7 @@ class CountingBatches:
 def test_window_bounds_batches_taken_ahead_of_the_consumer(window, batches, client, cluster):
     source = CountingBatches(batches)
     out = []
-    for pair in process_on_dask(HeuristicFilter(), source, client, window=window):
+    for pair in process_batches(HeuristicFilter(), source, client, window=window):
         source.yielded += 1
         assert source.pulled - source.yielded <= window
         out.append(pair)
@@ -173,14 +202,14 @@ class FailsOnBatch(DocumentStage):
 def test_a_failing_batch_raises_on_the_driver_and_frees_the_cluster(batches, client, cluster):
     seen = []
     with pytest.raises(ValueError, match="bad batch d0090"):
-        for kept, _, _ in process_on_dask(FailsOnBatch(), iter(batches), client, window=4):
+        for kept, _, _ in process_batches(FailsOnBatch(), iter(batches), client, window=4):
             seen.append(kept.num_rows)
     assert len(seen) == 3  # the batches before the failing one were yielded, in order
     wait_until_released(cluster)
 
 
 def test_a_consumer_that_stops_early_cancels_what_is_in_flight(batches, client, cluster):
-    results = process_on_dask(HeuristicFilter(), iter(batches), client, window=4)
+    results = process_batches(HeuristicFilter(), iter(batches), client, window=4)
     next(results)
     results.close()
     wait_until_released(cluster)

@@ -32,6 +32,23 @@ def test_commit_writes_shards_and_manifest(tmp_path):
     assert rejected.column("reason").to_pylist() == ["too_short", "not_korean"]
 
 
+def test_shard_bytes_depend_on_the_rows_not_on_how_they_were_batched(tmp_path):
+    rows = docs(23)
+    shard_bytes = []
+    for name, cuts in (("whole", [0, 23]), ("ragged", [0, 1, 2, 7, 7, 13, 22, 23]), ("ones", list(range(24)))):
+        writer = PartitionWriter(str(tmp_path / name), "s", "P1", rows_per_shard=10, row_group_rows=3)
+        for start, end in zip(cuts, cuts[1:]):
+            writer.write_kept(rows.slice(start, end - start))
+        manifest = writer.commit(rows_in=23)
+        paths = shard_paths(str(tmp_path / name), manifest)
+        shard_bytes.append([open(path, "rb").read() for path in paths])
+        groups = [[pq.ParquetFile(path).metadata.row_group(i).num_rows
+                   for i in range(pq.ParquetFile(path).num_row_groups)] for path in paths]
+        assert groups == [[3, 3, 3, 1], [3, 3, 3, 1], [3]]  # full groups, a shard's room, the rest
+        assert read_all(paths).equals(rows)
+    assert shard_bytes[0] == shard_bytes[1] == shard_bytes[2]
+
+
 def test_commit_refuses_when_documents_are_unaccounted_for(tmp_path):
     writer = PartitionWriter(str(tmp_path), "s", "P1")
     writer.write_kept(docs(3))
