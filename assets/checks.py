@@ -105,10 +105,16 @@ def check_specs(key: dg.AssetKey, spec: StageSpec) -> list[dg.AssetCheckSpec]:
             for name, description in described.items()]
 
 
-def _result(name: str, passed: bool, metadata: dict) -> dg.AssetCheckResult:
-    """A failed blocking check is an error, any other failure a warning."""
+def _result(key: dg.AssetKey, name: str, passed: bool, metadata: dict) -> dg.AssetCheckResult:
+    """A failed blocking check is an error, any other failure a warning. The asset key is named,
+    since one step may report checks of several assets (a fused chain)."""
     severity = dg.AssetCheckSeverity.ERROR if BLOCKING[name] else dg.AssetCheckSeverity.WARN
-    return dg.AssetCheckResult(check_name=name, passed=passed, metadata=metadata, severity=severity)
+    return dg.AssetCheckResult(asset_key=key, check_name=name, passed=passed, metadata=metadata, severity=severity)
+
+
+def failed_blocking(results: list[dg.AssetCheckResult]) -> list[str]:
+    """Names of the blocking checks that failed: what stops the stages downstream."""
+    return [result.check_name for result in results if not result.passed and BLOCKING[result.check_name]]
 
 
 @dataclass
@@ -158,28 +164,28 @@ def check_results(key: dg.AssetKey, spec: StageSpec, manifest: Manifest, upstrea
     results = []
     expected_in = upstream.rows_kept if upstream is not None else manifest.rows_in
     balanced = manifest.rows_in == manifest.rows_kept + manifest.rows_rejected == expected_in
-    results.append(_result("accounting", balanced, {
+    results.append(_result(key, "accounting", balanced, {
         "rows_in": manifest.rows_in, "kept": manifest.rows_kept, "rejected": manifest.rows_rejected,
         "upstream_kept": upstream.rows_kept if upstream is not None else -1}))
     missing = missing_columns(observer.schema, spec.required_columns) if observer.schema is not None else []
-    results.append(_result("schema", not missing, {"missing_columns": dg.MetadataValue.json(missing)}))
+    results.append(_result(key, "schema", not missing, {"missing_columns": dg.MetadataValue.json(missing)}))
     rate_name = f"{spec.rate}_rate_vs_previous"
     rate = _rate(manifest)
     if previous is None or min(manifest.rows_in, previous.rows_in) < MIN_DOCUMENTS_FOR_RATE:
-        results.append(_result(rate_name, True, {"rate": round(rate, 4),
+        results.append(_result(key, rate_name, True, {"rate": round(rate, 4),
                                                  "note": "no previous partition of comparable size"}))
     else:
         jump = abs(rate - _rate(previous))
-        results.append(_result(rate_name, jump <= MAX_RATE_JUMP, {
+        results.append(_result(key, rate_name, jump <= MAX_RATE_JUMP, {
             "rate": round(rate, 4), "previous_rate": round(_rate(previous), 4),
             "previous_partition": previous.partition, "jump": round(jump, 4), "max_jump": MAX_RATE_JUMP}))
     if "language_purity" in spec.checks:
         purity = observer.with_hangul / observer.documents if observer.documents else 1.0
-        results.append(_result("language_purity", purity >= MIN_PURITY,
+        results.append(_result(key, "language_purity", purity >= MIN_PURITY,
                                {"purity": round(purity, 4), "documents": observer.documents}))
     if "quarantined_files" in spec.checks:
         quarantined = manifest.extra.get("quarantined_files", [])
-        results.append(_result("quarantined_files", not quarantined,
+        results.append(_result(key, "quarantined_files", not quarantined,
                                {"quarantined": len(quarantined), "files": dg.MetadataValue.json(quarantined)}))
     if "persona_marginals" in spec.checks:
         metadata, passed = {}, True
@@ -189,5 +195,5 @@ def check_results(key: dg.AssetKey, spec: StageSpec, manifest: Manifest, upstrea
             metadata[f"{dimension}_tolerance"] = round(tolerance, 3)
             passed &= distance <= tolerance
         metadata["observed"] = dg.MetadataValue.json({k: dict(v) for k, v in observer.counts.items()})
-        results.append(_result("persona_marginals", passed, metadata))
+        results.append(_result(key, "persona_marginals", passed, metadata))
     return results

@@ -9,8 +9,9 @@ from assets.partitions import persona_releases, web_snapshots
 from assets.personas import PERSONA_DOCUMENTS, persona_documents, persona_rows
 from assets.stages import stage_assets
 from assets.synthetic import PERSONA_QA, persona_qa, rephrased
-from assets.web import EXTRACTED_TEXT, extracted_text, warc_records
+from assets.web import EXTRACTED_TEXT, warc_records
 from curation.catalog import CURATION_CHAIN, SCORING_CHAIN
+from curation.catalog import EXTRACTED_TEXT as EXTRACTED_TEXT_SPEC
 from resources.corpus_store import CorpusStore
 from resources.dask import DaskResource
 from resources.llm import LLMResource
@@ -18,7 +19,9 @@ from resources.models import ModelStore, ReferenceCorpus
 from resources.sources import PersonaReleases, WebInbox
 
 # Up to fuzzy dedup (no trained model needed), then the scoring stages that need the models.
-web_assets = [warc_records, extracted_text, *stage_assets("web", CURATION_CHAIN, web_snapshots, EXTRACTED_TEXT)]
+# Extraction leads the web chain, so extraction through the heuristics is one fused step.
+web_assets = [warc_records,
+              *stage_assets("web", (EXTRACTED_TEXT_SPEC, *CURATION_CHAIN), web_snapshots, EXTRACTED_TEXT)]
 persona_assets = [persona_rows, persona_documents,
                   *stage_assets("personas", CURATION_CHAIN, persona_releases, PERSONA_DOCUMENTS)]
 web_scoring = stage_assets("web", SCORING_CHAIN, web_snapshots)

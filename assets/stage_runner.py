@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import dagster as dg
 import pyarrow as pa
 
-from assets.checks import check_results, check_specs, observer_for
+from assets.checks import check_results, check_specs, failed_blocking, observer_for
 from assets.metadata import stage_metadata
 from assets.partitions import partitions_in_keep_order
 from assets.plots import ScoreHistograms
-from curation.io import Manifest
-from curation.parallel import Split, process_batches
+from curation.io import Manifest, PartitionWriter
+from curation.parallel import Split, chain_batches
 from curation.spec import StageSpec
 from curation.stage import BatchStats, DocumentStage, all_kept
 from resources.corpus_store import CorpusStore
@@ -66,29 +67,82 @@ class _Previews:
         return sink
 
 
-def write_partition(context: dg.AssetExecutionContext, spec: StageSpec, store: CorpusStore,
-                    batches: Iterable[pa.Table], stage: DocumentStage | None = None,
-                    upstream: dg.AssetKey | None = None, extra: Callable[[], dict] | None = None,
-                    dask: DaskResource | None = None) -> dg.MaterializeResult:
-    """Stream batches (through `stage` when given, else all kept) into this asset's partition,
-    on the Dask cluster of `dask` when it has one (the same bytes either way).
+class PartitionSink:
+    """One asset's partition as it is written: kept and rejected shards, previews, score
+    histograms, what the checks observe, and the summed stats. `add` takes triples, `commit`
+    writes the manifest, `result` gives the materialisation with its checks."""
 
-    `upstream`: the asset whose kept documents are exactly these batches (accounting check).
-    `extra` is called once the batches are consumed, so it can report what reading them counted.
-    """
+    def __init__(self, key: dg.AssetKey, spec: StageSpec, store: CorpusStore, writer: PartitionWriter) -> None:
+        self.key, self.spec, self.store, self.writer = key, spec, store, writer
+        self.previews = _Previews()
+        self.observer = observer_for(spec)
+        self.histograms = ScoreHistograms(spec.scores)
+        self.totals = BatchStats()
+        self.seconds = 0.0  # the stage's own compute seconds, where a fused chain measures them
+        self._write_kept = self.previews.kept_sink(self._observed_kept)
+        self._write_rejects = self.previews.rejected_sink(self._observed_rejects)
+
+    def _observed_kept(self, table: pa.Table) -> None:
+        self.observer(table)
+        self.histograms.kept(table)
+        self.writer.write_kept(table)
+
+    def _observed_rejects(self, table: pa.Table) -> None:
+        self.histograms.rejected(table)
+        self.writer.write_rejects(table)
+
+    def add(self, split: Split, seconds: float = 0.0) -> None:
+        kept, rejected, stats = split
+        self._write_kept(kept)
+        self._write_rejects(rejected)
+        self.totals += stats
+        self.seconds += seconds
+
+    def commit(self, rows_in: int, extra: dict | None = None) -> Manifest:
+        """The stage's `extra` counters (through the spec) and `extra` go into the manifest."""
+        self.extra_values = {**self.spec.metadata(self.totals.extra), **(extra or {})}
+        self.manifest = self.writer.commit(rows_in, extra=self.extra_values)
+        return self.manifest
+
+    def result(self, context: dg.AssetExecutionContext, seconds: float, upstream: dg.AssetKey | None = None,
+               run_metadata: dict | None = None, checks: bool = True) -> dg.MaterializeResult:
+        """`run_metadata`: what differs between runs of the same input (timings), metadata only.
+        `checks`: whether this step reports the asset's checks (selected, where it may choose)."""
+        manifest = self.manifest
+        context.log.info(
+            f"{manifest.stage} [{manifest.partition}]: {manifest.rows_in} in, {manifest.rows_kept} kept, "
+            f"{manifest.rows_rejected} rejected {manifest.rejects_by_reason}"
+        )
+        metadata = stage_metadata(manifest, self.store.partition_url(manifest.stage, manifest.partition),
+                                  self.previews.kept, self.previews.rejected, seconds, list(self.spec.preview))
+        plot = self.histograms.markdown()
+        if plot is not None:
+            metadata["score_histograms"] = dg.MetadataValue.md(plot)
+        for name, value in {**self.extra_values, **(run_metadata or {})}.items():
+            metadata.setdefault(name, dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value)
+        results = []
+        if checks:
+            upstream_manifest = (self.store.manifest(stage_key(upstream), context.partition_key)
+                                 if upstream is not None else None)
+            results = check_results(self.key, self.spec, manifest, upstream_manifest,
+                                    _previous_manifest(context, self.key, self.store), self.observer)
+        return dg.MaterializeResult(asset_key=self.key, metadata=metadata, check_results=results)
+
+
+def write_partition(context: dg.AssetExecutionContext, spec: StageSpec, store: CorpusStore,
+                    batches: Iterable[pa.Table], upstream: dg.AssetKey | None = None,
+                    extra: Callable[[], dict] | None = None) -> dg.MaterializeResult:
+    """Stream batches, all kept, into this asset's partition. `upstream`: the asset whose kept
+    documents are exactly these batches (accounting check). `extra` is called once the batches
+    are consumed, so it can report what reading them counted."""
     seen = [0]
 
     def counted() -> Iterable[pa.Table]:
         for batch in batches:
             seen[0] += batch.num_rows
-            yield batch
+            yield all_kept(batch)
 
-    if stage is None:
-        return write_split(context, spec, store, (all_kept(batch) for batch in counted()), lambda: seen[0],
-                           upstream=upstream, extra=extra)
-    with (dask.client() if dask is not None else nullcontext()) as client:
-        return write_split(context, spec, store, process_batches(stage, counted(), client), lambda: seen[0],
-                           upstream=upstream, extra=extra)
+    return write_split(context, spec, store, counted(), lambda: seen[0], upstream=upstream, extra=extra)
 
 
 def write_split(context: dg.AssetExecutionContext, spec: StageSpec, store: CorpusStore, split: Iterable[Split],
@@ -101,56 +155,76 @@ def write_split(context: dg.AssetExecutionContext, spec: StageSpec, store: Corpu
     metadata, `run_metadata` (what differs between runs of the same input, such as timings)
     into the metadata only."""
     start = time.perf_counter()
-    previews = _Previews()
-    key = context.asset_key
-    observer = observer_for(spec)
-    histograms = ScoreHistograms(spec.scores)
-    totals = BatchStats()
-
-    def observed_write(table: pa.Table) -> None:
-        observer(table)
-        histograms.kept(table)
-        writer.write_kept(table)
-
-    def observed_rejects(table: pa.Table) -> None:
-        histograms.rejected(table)
-        writer.write_rejects(table)
-
     with store.writer(stage_key(context.asset_key), context.partition_key) as writer:
-        write_kept = previews.kept_sink(observed_write)
-        write_rejects = previews.rejected_sink(observed_rejects)
-        for kept, rejected, stats in split:
-            write_kept(kept)
-            write_rejects(rejected)
-            totals += stats
-        extra_values = {**spec.metadata(totals.extra), **(extra() if extra is not None else {})}
-        manifest = writer.commit(rows_in(), extra=extra_values)
-    seconds = time.perf_counter() - start
-    context.log.info(
-        f"{manifest.stage} [{manifest.partition}]: {manifest.rows_in} in, {manifest.rows_kept} kept, "
-        f"{manifest.rows_rejected} rejected {manifest.rejects_by_reason}"
-    )
-    metadata = stage_metadata(manifest, store.partition_url(manifest.stage, manifest.partition),
-                              previews.kept, previews.rejected, seconds, list(spec.preview))
-    plot = histograms.markdown()
-    if plot is not None:
-        metadata["score_histograms"] = dg.MetadataValue.md(plot)
-    for name, value in {**extra_values, **(run_metadata() if run_metadata is not None else {})}.items():
-        metadata.setdefault(name, dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value)
-    upstream_manifest = store.manifest(stage_key(upstream), context.partition_key) if upstream is not None else None
-    results = (check_results(key, spec, manifest, upstream_manifest, _previous_manifest(context, store), observer)
-               if context.assets_def.check_specs_by_output_name else [])
-    return dg.MaterializeResult(metadata=metadata, check_results=results)
+        sink = PartitionSink(context.asset_key, spec, store, writer)
+        for triple in split:
+            sink.add(triple)
+        sink.commit(rows_in(), extra() if extra is not None else None)
+    return sink.result(context, time.perf_counter() - start, upstream,
+                       run_metadata() if run_metadata is not None else None,
+                       checks=bool(context.assets_def.check_specs_by_output_name))
 
 
-def _previous_manifest(context: dg.AssetExecutionContext, store: CorpusStore) -> Manifest | None:
+@dataclass(frozen=True)
+class ChainMember:
+    """One stage of a fused chain: its asset, spec, and the asset it reads when run alone."""
+
+    key: dg.AssetKey
+    spec: StageSpec
+    upstream: dg.AssetKey
+
+
+def write_chain(context: dg.AssetExecutionContext, store: CorpusStore, members: Sequence[ChainMember],
+                stages: Sequence[DocumentStage], dask: DaskResource | None = None) -> list[dg.MaterializeResult]:
+    """Fused execution of consecutive stages: the first member's upstream is read once, each
+    batch goes through every stage in one task (on the Dask cluster of `dask` if it has one),
+    and every member's partition is written as if it had run alone (same shards, manifest,
+    metadata and checks). Commits go in chain order; a failed blocking check stops there, like
+    a failed step would: the members after it are not written (their previous partition, if
+    any, stays), and the step fails on that check."""
+    start = time.perf_counter()
+    seen = [0]
+
+    def counted() -> Iterable[pa.Table]:
+        for batch in upstream_batches(context, store, members[0].upstream):
+            seen[0] += batch.num_rows
+            yield batch
+
+    writers = [store.writer(stage_key(member.key), context.partition_key) for member in members]
+    try:
+        sinks = [PartitionSink(member.key, member.spec, store, writer) for member, writer in zip(members, writers)]
+        with (dask.client() if dask is not None else nullcontext()) as client:
+            for chained in chain_batches(stages, counted(), client):
+                for sink, split, seconds in zip(sinks, chained.splits, chained.seconds):
+                    sink.add(split, seconds)
+        rows_in = seen[0]
+        wall = time.perf_counter() - start
+        fused = [stage_key(member.key) for member in members]
+        results = []
+        for member, sink in zip(members, sinks):
+            manifest = sink.commit(rows_in)
+            rows_in = manifest.rows_kept
+            checks = [check for check in context.selected_asset_check_keys if check.asset_key == member.key]
+            result = sink.result(context, sink.seconds, member.upstream, checks=bool(checks),
+                                 run_metadata={"fused_chain": fused, "fused_chain_seconds": round(wall, 3)})
+            results.append(result)
+            if failed_blocking(result.check_results or []):
+                break  # the members after it stay unwritten: a failed blocking check stops what follows
+    finally:
+        for writer in writers:
+            if not writer.committed:
+                writer.abort()
+    return results
+
+
+def _previous_manifest(context: dg.AssetExecutionContext, key: dg.AssetKey, store: CorpusStore) -> Manifest | None:
     """This stage's manifest of the nearest earlier partition that has one."""
     order = partitions_in_keep_order(context.assets_def.partitions_def, context.instance)
     if context.partition_key not in order:
         return None
     for partition in reversed(order[:order.index(context.partition_key)]):
         try:
-            return store.manifest(stage_key(context.asset_key), partition)
+            return store.manifest(stage_key(key), partition)
         except FileNotFoundError:
             continue
     return None

@@ -5,7 +5,6 @@ import dagster as dg
 
 from assets.partitions import web_snapshots
 from assets.stage_runner import partition_asset, write_split
-from assets.stages import document_stage_asset
 from curation.catalog import EXTRACTED_TEXT as EXTRACTED_TEXT_SPEC
 from curation.sources.warc import (
     WARC_READER_STAGE,
@@ -54,5 +53,3 @@ def warc_records(context: dg.AssetExecutionContext, corpus_store: CorpusStore,
 
     return write_split(context, WARC_RECORDS_SPEC, corpus_store, split(), lambda: read.rows_in, extra=extra)
 
-
-extracted_text = document_stage_asset("web", EXTRACTED_TEXT_SPEC, WARC_RECORDS, web_snapshots)

@@ -212,6 +212,7 @@ class PartitionWriter:
         self.lease = PartitionLease(self.fs, self.dir, self.attempt, f"{stage} [{partition}]")
         self._leased = False
         self._committed_folder = ""
+        self.committed = False  # set once the manifest is written
         self.rows_per_shard = rows_per_shard
         self.row_group_rows = row_group_rows
         self._writers: dict[str, _ShardSeries] = {}
@@ -276,6 +277,7 @@ class PartitionWriter:
                          for kind, paths in shards.items() if kind not in ("kept", "rejects")},
         )
         atomic_write_bytes(self.fs, posixpath.join(self.dir, MANIFEST_NAME), manifest.to_json().encode())
+        self.committed = True
         self._remove_other_folders(keep=self._committed_folder)
         self.lease.release()
         return manifest

@@ -79,6 +79,16 @@ class Materialiser:
                               resources=corpus_resources(self.root, **resources))
 
 
+def materialisation_metadata(result, key) -> dict:
+    """The metadata of the one materialisation of asset `key` (an AssetKey or its path) in a run's
+    result; several assets may share a step (a fused chain), so it is found by key."""
+    import dagster as dg
+
+    key = key if isinstance(key, dg.AssetKey) else dg.AssetKey(list(key))
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == key]
+    return event.materialization.metadata
+
+
 @pytest.fixture
 def instance():
     import dagster as dg

@@ -16,6 +16,8 @@ from resources.llm import LLMResource
 from resources.models import ModelStore
 from resources.sources import PersonaReleases, WebInbox
 
+from conftest import materialisation_metadata
+
 SNAPSHOT = "CC-MAIN-2026-04"
 
 
@@ -24,9 +26,7 @@ def read(root, manifest, kind="kept"):
 
 
 def materialization(result, *path):
-    events = result.asset_materializations_for_node("__".join(path))
-    assert len(events) == 1
-    return events[0].metadata
+    return materialisation_metadata(result, path)
 
 
 @pytest.fixture

@@ -22,11 +22,12 @@ from assets.checks import (
 from assets.definitions import defs, web_assets
 from assets.personas import PERSONA_ROWS_SPEC
 from assets.plots import SAMPLE_SIZE, ScoreHistograms
+from assets.stages import stage_run_config
 from assets.web import WARC_RECORDS_SPEC
 from curation.catalog import EXACT_DEDUPLICATED, LANGUAGE_FILTERED, QUALITY_FILTERED
 from curation.io import Manifest
 
-from conftest import SAMPLE
+from conftest import SAMPLE, materialisation_metadata
 
 SNAPSHOT = "CC-MAIN-2026-04"
 LANGUAGE = dg.AssetKey(["web", "language_filtered"])
@@ -168,8 +169,8 @@ def test_a_run_reports_passing_checks_and_a_histogram_for_every_scored_stage(web
     evaluations = result.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations)
     checked = {e.asset_key for e in evaluations if e.check_name == "accounting"}
-    assert checked == {a.key for a in web_assets}
-    metadata = result.asset_materializations_for_node("web__language_filtered")[0].metadata
+    assert checked == {key for a in web_assets for key in a.keys}
+    metadata = materialisation_metadata(result, LANGUAGE)
     image = base64.b64decode(metadata["score_histograms"].value.split("base64,")[1].rstrip(")"))
     assert image.startswith(b"\x89PNG\r\n\x1a\n") and len(image) > 5_000
     assert metadata["docs_per_second"].value > 0 and "not_korean" in metadata["rejects_by_reason"].value
@@ -177,7 +178,7 @@ def test_a_run_reports_passing_checks_and_a_histogram_for_every_scored_stage(web
 
 def test_a_failing_blocking_check_stops_the_stages_after_it(web_run):
     # Threshold 0 keeps the English page: the output is no longer pure Korean.
-    result = web_run({"ops": {"web__language_filtered": {"config": {"threshold": 0.0, "min_letters": 0}}}})
+    result = web_run(stage_run_config(web_assets, LANGUAGE, threshold=0.0, min_letters=0))
     purity = next(e for e in result.get_asset_check_evaluations() if e.check_name == "language_purity")
     assert not purity.passed and purity.metadata["purity"].value < 0.98
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
@@ -191,7 +192,7 @@ def test_drift_between_snapshots_warns_and_every_later_stage_still_runs(tmp_path
         shutil.copytree(SAMPLE / "warc" / snapshot, tmp_path / "inbox" / snapshot)
     assert materialise(web_assets, "CC-MAIN-2026-04").success
     # The next snapshot rejects nearly everything at language ID: its drop rate jumps.
-    strict = {"ops": {"web__language_filtered": {"config": {"threshold": 1.01}}}}
+    strict = stage_run_config(web_assets, LANGUAGE, threshold=1.01)
     result = materialise(web_assets, "CC-MAIN-2026-08", run_config=strict)
     assert result.success
     [drift] = [e for e in result.get_asset_check_evaluations()

@@ -41,7 +41,7 @@ def test_killed_first_run_leaves_nothing_visible_and_rerun_is_byte_identical(tmp
     clean, crashed = tmp_path / "clean", tmp_path / "crashed"
     run_writer(clean)
     kill_mid_write(crashed)
-    assert list((crashed / STAGE / PARTITION).glob("attempt-*/kept/*.parquet"))  # it died mid-write
+    assert list((crashed / STAGE / PARTITION).glob("attempt-*/rejects/*.parquet"))  # it died mid-write
     with pytest.raises(FileNotFoundError):  # readers see no partition, not a partial one
         read_manifest(str(crashed), STAGE, PARTITION)
     run_writer(crashed)

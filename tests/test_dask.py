@@ -16,7 +16,7 @@ from distributed import Client, LocalCluster
 from assets.definitions import default_resources
 from assets.stage_runner import partition_asset, stage_key, write_partition
 from assets.stages import stage_assets
-from curation.catalog import HEURISTIC_FILTERED, LANGUAGE_FILTERED
+from curation.catalog import HEURISTIC_FILTERED, LANGUAGE_FILTERED, PII_REDACTED
 from curation.heuristics import HeuristicFilter
 from curation.langid import LanguageFilter
 from curation.parallel import chain_batches, process_batches, process_chain
@@ -299,27 +299,38 @@ class SeenDask(DaskResource):
             yield client
 
 
-def test_assets_through_dagster_write_the_same_bytes_on_dask(tmp_path):
-    first = replace(LANGUAGE_FILTERED, fed_by=None)  # the first stage of this test's chain: fed by `generated`
-    language, heuristics = stage_assets("t", (first, HEURISTIC_FILTERED), PARTITIONS, generated.key)
+def test_a_fused_chain_writes_what_each_stage_alone_writes_in_process_and_on_dask(tmp_path):
+    first = replace(PII_REDACTED, fed_by=None)  # the first stage of this test's chain: fed by `generated`
+    [chain] = stage_assets("t", (first, LANGUAGE_FILTERED, HEURISTIC_FILTERED), PARTITIONS, generated.key)
+    keys = [dg.AssetKey(["t", name]) for name in ("pii_redacted", "language_filtered", "heuristic_filtered")]
+    assert set(chain.keys) == set(keys) and chain.can_subset
     manifests = {}
-    for mode in ("off", "local"):
+    # alone: one stage per run, each reading its upstream's shards (the chain's subsets)
+    for mode, selections in (("alone", [[key] for key in keys]), ("off", [keys]), ("local", [keys])):
         CLUSTERS_SEEN.clear()
         store = CorpusStore(root=str(tmp_path / mode))
-        result = dg.materialize([generated, language, heuristics], partition_key="p",
-                                resources={"corpus_store": store, "dask": SeenDask(mode=mode, n_workers=2)})
-        assert result.success
-        manifests[mode] = [store.manifest(stage_key(asset.key), "p") for asset in (language, heuristics)]
-        if mode == "local":  # one cluster for both stage assets of the run, closed when the run ends
-            assert len(CLUSTERS_SEEN) == 2 and CLUSTERS_SEEN[0] is CLUSTERS_SEEN[1] is not None
+        dask = SeenDask(mode="off" if mode == "alone" else mode, n_workers=2)
+        assert dg.materialize([generated], partition_key="p", resources={"corpus_store": store, "dask": dask}).success
+        for selection in selections:
+            result = dg.materialize([generated, chain], partition_key="p", selection=selection,
+                                    resources={"corpus_store": store, "dask": dask})
+            assert result.success
+            assert {e.asset_key for e in result.get_asset_materialization_events()} == set(selection)
+            assert {e.asset_key for e in result.get_asset_check_evaluations()} == set(selection)
+        manifests[mode] = [store.manifest(stage_key(key), "p") for key in keys]
+        if mode == "local":  # the whole chain in one step: one client, its cluster closed when the step ends
+            assert len(CLUSTERS_SEEN) == 1 and CLUSTERS_SEEN[0] is not None
             assert CLUSTERS_SEEN[0].status.name == "closed"
         else:
-            assert CLUSTERS_SEEN == [None, None]
-    language_off, heuristics_off = manifests["off"]
-    assert language_off.rows_in == BATCHES * ROWS_PER_BATCH
-    assert heuristics_off.rows_in == language_off.rows_kept > 0  # fed document for document
-    for off, local in zip(manifests["off"], manifests["local"]):
+            assert CLUSTERS_SEEN == [None] * len(selections)
+    pii_alone, language_alone, heuristics_alone = manifests["alone"]
+    assert pii_alone.rows_in == BATCHES * ROWS_PER_BATCH
+    assert language_alone.rows_in == pii_alone.rows_kept and heuristics_alone.rows_in == language_alone.rows_kept
+    for alone, off, local in zip(*manifests.values()):
+        assert alone.extra == off.extra == local.extra
         # Shard folders are named after a digest of the shards' bytes: same name, same bytes.
-        assert (off.kept_shards, off.reject_shards) == (local.kept_shards, local.reject_shards)
-        assert off.rejects_by_reason == local.rejects_by_reason
-    assert Counter(heuristics_off.rejects_by_reason).total() > 0
+        assert (alone.kept_shards, alone.reject_shards) == (off.kept_shards, off.reject_shards) == (
+            local.kept_shards, local.reject_shards)
+        assert alone.rejects_by_reason == off.rejects_by_reason == local.rejects_by_reason
+    # every stage of the chain drops something, so each one's output really is compared
+    assert all(Counter(manifest.rejects_by_reason).total() > 0 for manifest in manifests["alone"][1:])

@@ -9,6 +9,7 @@ from dagster._core.definitions.data_version import CachingStaleStatusResolver, S
 from dagster._core.loader import LoadingContextForTest
 
 from assets.definitions import defs, model_assets, web_assets, web_scoring
+from assets.stages import stage_run_config
 from curation.io import read_manifest
 
 SNAPSHOT = "CC-MAIN-2026-04"
@@ -41,8 +42,8 @@ def test_models_train_scoring_runs_and_retraining_makes_it_stale(env):
 
     # min_bucket 0 keeps every document, so that the scored columns can be read back (the
     # sample's web pages are the classifier's own negatives: the default rejects them).
-    scored = materialise(web_scoring, SNAPSHOT,
-                         run_config={"ops": {"web__quality_filtered": {"config": {"min_bucket": 0}}}})
+    keep_all = stage_run_config(web_scoring, dg.AssetKey(["web", "quality_filtered"]), min_bucket=0)
+    scored = materialise(web_scoring, SNAPSHOT, run_config=keep_all)
     assert scored.success
     manifest = read_manifest(str(tmp_path / "store"), "web/quality_filtered", SNAPSHOT)
     assert {"perplexity", "perplexity_bucket", "quality_score", "quality_classifier_bucket", "moore_lewis_score",

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 from assets.definitions import web_assets
 from curation.io import read_manifest
 
-from conftest import write_warc
+from conftest import materialisation_metadata, write_warc
 from hostile import PROSE
 
 SNAPSHOT = "CC-PII"
@@ -31,7 +31,7 @@ def test_pii_is_redacted_before_every_later_stage(tmp_path, materialise):
     store = materialise.store
     result = materialise(web_assets, SNAPSHOT)
     assert result.success
-    metadata = result.asset_materializations_for_node("web__pii_redacted")[0].metadata
+    metadata = materialisation_metadata(result, ["web", "pii_redacted"])
     assert metadata["pii_redactions_by_type"].value == {"EMAIL": 2, "PHONE": 2, "RRN": 2}
     assert metadata["documents_with_pii"].value == 2
     assert read_manifest(store, "web/exact_deduplicated", SNAPSHOT).rejects_by_reason == {"exact_duplicate": 1}
@@ -45,7 +45,7 @@ def test_pii_is_redacted_before_every_later_stage(tmp_path, materialise):
             elif path.is_file():
                 texts.append(path.read_text())
     texts += [str(entry.value) for stage in LATER_STAGES
-              for entry in result.asset_materializations_for_node(f"web__{stage}")[0].metadata.values()]
+              for entry in materialisation_metadata(result, ["web", stage]).values()]
     everything = "\n".join(texts)
     assert "<RRN>" in everything and "<PHONE>" in everything and "<EMAIL>" in everything
     for value in PII.values():

@@ -202,7 +202,8 @@ def test_persona_qa_goes_back_through_the_curation_chain(tmp_path, materialise):
     writer = PartitionWriter(store, "personas/quality_filtered", RELEASE)
     writer.write_kept(personas)
     writer.commit(rows_in=3)
-    chain = [a for a in synthetic_persona_assets if a.key.path[-1] not in ("perplexity_filtered", "quality_filtered")]
+    chain = [a for a in synthetic_persona_assets
+             if not {k.path[-1] for k in a.keys} & {"perplexity_filtered", "quality_filtered"}]
     with FakeOpenAI(respond) as server:
         server.fail_next("503")
         result = materialise(chain, RELEASE, llm=llm_resource(server, tmp_path))
