@@ -28,6 +28,7 @@ from functools import cache
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curation.stage import Decision, DocumentStage
 
@@ -488,6 +489,30 @@ _PRIORITY = {pii_type: rank for rank, pii_type in enumerate(PII_TYPES)}
 _DIGIT_OR_AT = re.compile(r"[0-9０-９@＠]")
 
 
+def _candidate_pattern() -> str:
+    """An RE2 pattern that matches every text in which any detector can find anything: each
+    detector's shape without its look-arounds and validation, over ASCII and full-width forms
+    (what `_ASCII_FORM` maps). A superset by construction, checked by the tests against every
+    planted and hard-negative case; texts it does not match (most prose, whose numbers are
+    years, prices and counts) skip the per-text detectors."""
+    d = "[0-9０-９]"
+    hyphen = "[-－‐‑–]"
+    dot = "[.．]"
+    shapes = [
+        "[@＠]",  # e-mail
+        "[:：][0-9A-Fa-f０-９]{0,4}[:：]",  # IPv6: at least two colons with at most 4 hex digits between
+        f"{d}{{1,3}}{dot}{d}{{1,3}}{dot}{d}{{1,3}}{dot}{d}",  # IPv4
+        f"{d}{{2}}{hyphen}{d}{{1,7}}{hyphen}{d}",  # account groups (and BRN with hyphens)
+        f"{d}{{3}}[-－‐‑–.． ]?{d}{{4}}",  # phone tails, RRN/FRN, BRN, cards, passports: 7 digits, <= 1 separator
+        f"{d}{{4}}[-－‐‑– ]{d}{{4}}",  # cards in 4-digit groups (a space-separated phone tail too)
+        f"[MSRODG]{d}{{3}}[A-Z]{d}{{4}}",  # passports of the new layout
+    ]
+    return "|".join(shapes)
+
+
+PII_CANDIDATE = _candidate_pattern()
+
+
 def _type_key(types: Iterable[str] | None) -> tuple[str, ...] | None:
     if isinstance(types, str):
         types = (types,)
@@ -556,23 +581,33 @@ class PiiRedactor(DocumentStage):
         _selected(self.types)  # unknown types fail here, before any batch
 
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
-        texts: list[str | None] = []
-        counts: list[str] = []
-        for text in batch.column("text").cast(pa.string()).to_pylist():
-            redacted, found = redact(text, self.types) if text else (text, Counter())
-            texts.append(redacted)
-            counts.append(json.dumps(dict(sorted(found.items()))))
-        return {"text": pa.array(texts, pa.string()), "pii_redactions": pa.array(counts, pa.string())}
+        column = batch.column("text").cast(pa.string()).combine_chunks()
+        # Only texts the candidate pattern matches (RE2, over the whole column) can hold PII;
+        # the others are returned as they are, without leaving Arrow.
+        candidates = np.flatnonzero(pc.match_substring_regex(column, PII_CANDIDATE).fill_null(False)
+                                    .to_numpy(zero_copy_only=False))
+        counts = np.full(len(column), "{}", dtype=object)
+        if not len(candidates):
+            return {"text": column, "pii_redactions": pa.array(counts, pa.string())}
+        redacted_texts = []
+        for position, text in zip(candidates, column.take(candidates).to_pylist()):
+            redacted, found = redact(text, self.types)
+            redacted_texts.append(redacted)
+            counts[position] = json.dumps(dict(sorted(found.items())))
+        mask = np.zeros(len(column), dtype=bool)
+        mask[candidates] = True
+        texts = pc.replace_with_mask(column, pa.array(mask), pa.array(redacted_texts, pa.string()))
+        return {"text": texts, "pii_redactions": pa.array(counts, pa.string())}
 
     def batch_extra(self, scores: dict[str, pa.Array]) -> Counter:
         """`documents_with_pii`, and `redactions.TYPE` per type: read back from the column, so
         the counts of a batch travel with its result and nothing accumulates on the stage."""
         extra: Counter = Counter()
-        for counts in scores["pii_redactions"].to_pylist():
-            if counts != "{}":
-                extra["documents_with_pii"] += 1
-                for kind, n in json.loads(counts).items():
-                    extra[REDACTIONS_PREFIX + kind] += n
+        column = scores["pii_redactions"]
+        for counts in column.filter(pc.not_equal(column, "{}")).to_pylist():
+            extra["documents_with_pii"] += 1
+            for kind, n in json.loads(counts).items():
+                extra[REDACTIONS_PREFIX + kind] += n
         return extra
 
     def decide(self, scores: dict[str, pa.Array]) -> Decision:

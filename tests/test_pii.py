@@ -1,13 +1,17 @@
+import importlib.util
 import json
+import random
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from curation.pii import PII_TYPES, PiiRedactor, find_pii, redact
+from curation.pii import PII_CANDIDATE, PII_TYPES, PiiRedactor, find_pii, redact
 
 
 def with_registration_check(first12: str, valid: bool = True) -> str:
@@ -148,6 +152,62 @@ def test_stage_keeps_every_row_and_counts_by_type():
     kept, _, stats = only_phone.process(pa.table({"id": ["a"], "text": texts[:1]}))
     assert RRN in kept.column("text")[0].as_py()
     assert stats.summary("pii_redacted") == "pii_redacted: 1 in, 1 kept, 0 rejected"
+
+
+def _bench_pii():
+    spec = importlib.util.spec_from_file_location("bench_pii", Path(__file__).parents[1] / "bench" / "pii.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fuzz_texts(documents: list[dict], n: int, seed: int = 11) -> list[str]:
+    """Planted PII values mutated at random, in their documents: characters in or beside a
+    value replaced by, or inserted from, the shapes the detectors look for (digits,
+    separators, colons, hex and passport letters, ASCII and full width), or deleted; so the
+    detectors see near-misses and odd forms of every type."""
+    rng = random.Random(seed)
+    alphabet = "0123456789" * 3 + "０１２３４５６７８９-－‐–.．:： @＠()+MSRODGAbcdef가 \n"
+    with_values = [d for d in documents if d["truth"]]
+    texts = []
+    for _ in range(n):
+        document = rng.choice(with_values)
+        start, end, _, _ = rng.choice(document["truth"])
+        chars = list(document["text"])
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randint(max(0, start - 2), min(len(chars), end + 2))
+            move = rng.random()
+            if move < 0.4 and at < len(chars):
+                chars[at] = rng.choice(alphabet)
+            elif move < 0.7:
+                chars.insert(at, rng.choice(alphabet))
+            elif at < len(chars):
+                del chars[at]
+        texts.append("".join(chars))
+    return texts
+
+
+def test_the_candidate_pattern_passes_every_text_a_detector_finds_pii_in():
+    # The stage sends only texts matching PII_CANDIDATE to the detectors: it must be a superset.
+    planted = _bench_pii().planted_documents(3_000, seed=5)
+    texts = [d["text"] for d in planted] + _fuzz_texts(planted, 20_000)
+    flagged = pc.match_substring_regex(pa.array(texts), PII_CANDIDATE).to_pylist()
+    with_pii = [text for text in texts if find_pii(text)]
+    assert len(with_pii) > 15_000  # the planted set and its mutations really hold PII of every kind
+    assert {span.type for text in with_pii for span in find_pii(text)} == set(PII_TYPES)
+    missed = [text for text, hit in zip(texts, flagged) if not hit and find_pii(text)]
+    assert missed == []
+    assert sum(not hit for hit in flagged) > 500  # and it does skip texts
+
+
+def test_stage_output_equals_redacting_text_by_text():
+    planted = _bench_pii().planted_documents(2_000, seed=9)
+    texts = [d["text"] for d in planted] + _fuzz_texts(planted, 2_000, seed=3)
+    texts += ["", None, "평범한 문장 2024년 12,000원"]
+    kept, _, _ = PiiRedactor().process(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}))
+    expected = [redact(text) if text else (text, {}) for text in texts]
+    assert kept.column("text").to_pylist() == [text for text, _ in expected]
+    assert [json.loads(c) for c in kept.column("pii_redactions").to_pylist()] == [dict(c) for _, c in expected]
 
 
 def test_all_types_are_known():
