@@ -1,12 +1,20 @@
-"""The per-document stages (PII, language ID, heuristics) in process against a Dask LocalCluster,
-on the same documents: docs/s of each, the ratio, and whether the outputs are identical.
+"""Fused against stage-by-stage execution of the web chain's per-document stages (extraction,
+PII, language ID, heuristics) on Dask LocalClusters of 1 and 2 workers, from WARC records.
 
-    python bench/dask_stages.py [--docs 40000] [--workers 2] [--out bench/results/dask_stages.json]
+    python bench/dask_stages.py [--pages 8000] [--workers 1 2] [--out bench/results/dask_stages.json]
 
-Documents: the shared Korean data (KLUE reference prose, NSMC reviews, chatbot QA, mixed
-languages) cycled to --docs, in batches of curation.io's default size. The cluster is started
-before the clock starts (a long-lived cluster is what a deployment uses); model loading on the
-workers is inside the timing, as it is for the in-process run.
+Input: --pages pages of the bench corpus (bench/corpus.py from the shipped pack data/bench,
+then bench/warc_corpus.py), read into WARC record batches before the clock starts, as the
+`web/warc_records` partition holds them. Modes, each timed from the first batch submitted to
+the last kept batch back on the driver:
+  - in_process: every stage here, batch by batch (`chain_batches` without a client);
+  - stages_W: one Dask round trip per stage and batch (each stage streams the previous
+    stage's kept batches back through the driver, as separate assets would);
+  - fused_W: one round trip per batch through all four stages (`chain_batches`, what one
+    step of the web chain's multi-asset does).
+Each cluster is started before the clock starts (a deployment's cluster is long-lived); model
+loading on the workers is inside the timing, as it is in process. Per-core efficiency of W
+workers: (pages/s on W) / (W x pages/s on 1). Outputs of every mode are checked identical.
 """
 
 from __future__ import annotations
@@ -14,9 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
-from itertools import cycle, islice
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,60 +32,76 @@ sys.path.insert(0, str(ROOT))
 
 import pyarrow as pa  # noqa: E402
 
+from curation.extract import HtmlTextExtractor  # noqa: E402
 from curation.heuristics import HeuristicFilter  # noqa: E402
-from curation.io import DEFAULT_BATCH_ROWS  # noqa: E402
 from curation.langid import LanguageFilter  # noqa: E402
-from curation.parallel import process_batches  # noqa: E402
+from curation.parallel import available_cpus, chain_batches, process_batches  # noqa: E402
 from curation.pii import PiiRedactor  # noqa: E402
+from curation.sources.warc import WarcFileStats, record_batches  # noqa: E402
 
-SHARED = ROOT / "data" / "bench"  # the shipped pack; ../shared/data has the full sets
-SOURCES = ("reference_ko.jsonl", "nsmc_reviews.jsonl", "chatbot_qa.jsonl", "mixed_lang.jsonl")
-
-
-def texts(limit: int) -> list[str]:
-    pool = []
-    for name in SOURCES:
-        with (SHARED / name).open(encoding="utf-8") as handle:
-            pool += [json.loads(line)["text"] for line in handle]
-    return list(islice(cycle(pool), limit))
+CORPORA = ROOT / "out" / "bench" / "corpora"
 
 
-def batches(documents: list[str]) -> list[pa.Table]:
-    return [pa.table({"id": [f"d{i}" for i in range(start, start + len(chunk))], "text": chunk})
-            for start in range(0, len(documents), DEFAULT_BATCH_ROWS)
-            for chunk in [documents[start:start + DEFAULT_BATCH_ROWS]]]
+def stages() -> list:
+    return [HtmlTextExtractor(), PiiRedactor(), LanguageFilter(), HeuristicFilter()]
 
 
-def chain(tables: list[pa.Table], client) -> tuple[float, list[pa.Table]]:
-    """PII -> language -> heuristics, each stage streaming the previous stage's kept batches."""
-    start = time.perf_counter()
+def warc_batches(pages: int) -> list[pa.Table]:
+    folder = CORPORA / f"n{pages}"
+    if not (folder / "warc" / "warc.json").exists():
+        subprocess.run([sys.executable, ROOT / "bench" / "corpus.py", str(pages), "--out", folder],
+                       stdout=subprocess.DEVNULL, check=True, cwd=ROOT)
+        subprocess.run([sys.executable, ROOT / "bench" / "warc_corpus.py", folder], stdout=subprocess.DEVNULL,
+                       check=True, cwd=ROOT)
+    files = sorted(str(path) for path in (folder / "warc").glob("*.warc.gz"))
+    return [kept for kept, _, _ in record_batches(files, "bench", WarcFileStats(), root=str(folder / "warc"))]
+
+
+def stage_by_stage(tables: list[pa.Table], client) -> list[pa.Table]:
     stream = iter(tables)
-    for stage in (PiiRedactor(), LanguageFilter(), HeuristicFilter()):
+    for stage in stages():
         stream = (kept for kept, _, _ in process_batches(stage, stream, client))
-    kept = list(stream)
-    return time.perf_counter() - start, kept
+    return list(stream)
+
+
+def fused(tables: list[pa.Table], client) -> list[pa.Table]:
+    return [chained.splits[-1][0] for chained in chain_batches(stages(), iter(tables), client)]
+
+
+def timed(run, tables, client) -> tuple[float, pa.Table]:
+    start = time.perf_counter()
+    kept = run(tables, client)
+    return time.perf_counter() - start, pa.concat_tables(kept)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=40_000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pages", type=int, default=8_000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "dask_stages.json"))
     args = parser.parse_args()
-    tables = batches(texts(args.docs))
-    local_seconds, local_kept = chain(tables, None)
+    tables = warc_batches(args.pages)
+    pages = sum(table.num_rows for table in tables)
+    seconds = {}
+    seconds["in_process"], reference = timed(fused, tables, None)
 
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=40) as cluster, Client(cluster) as client:
-        dask_seconds, dask_kept = chain(tables, client)
-    identical = pa.concat_tables(local_kept).equals(pa.concat_tables(dask_kept))
+    identical = True
+    for workers in args.workers:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=40) as cluster, Client(cluster) as client:
+            for name, run in (("stages", stage_by_stage), ("fused", fused)):
+                seconds[f"{name}_{workers}"], kept = timed(run, tables, client)
+                identical &= kept.equals(reference)
+    rates = {mode: round(pages / value, 1) for mode, value in seconds.items()}
     result = {
-        "documents": args.docs, "kept": sum(t.num_rows for t in local_kept), "cpus": os.cpu_count(),
-        "in_process_docs_per_s": round(args.docs / local_seconds, 1),
-        "dask_workers": args.workers, "dask_docs_per_s": round(args.docs / dask_seconds, 1),
-        "speedup": round(local_seconds / dask_seconds, 2), "identical_output": identical,
+        "pages": pages, "kept": reference.num_rows, "cpus": available_cpus(), "os_cpus": os.cpu_count(),
+        "stages": [stage.name for stage in stages()], "pages_per_s": rates,
+        "fused_over_stages": {w: round(rates[f"fused_{w}"] / rates[f"stages_{w}"], 2) for w in args.workers},
+        "per_core_efficiency": {w: round(rates[f"fused_{w}"] / (w * rates[f"fused_{args.workers[0]}"]
+                                                                 / args.workers[0]), 2) for w in args.workers},
+        "identical_output": identical,
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result))

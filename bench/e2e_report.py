@@ -29,11 +29,14 @@ RUNS = ROOT / "out" / "bench" / "runs"
 CORPORA = ROOT / "out" / "bench" / "corpus"
 PROJECT_PYTHON = ROOT / ".venv" / "bin" / "python"
 PEERS_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+NEMO_PYTHON = ROOT / ".venv-nemo" / "bin" / "python"
 WORK_DONE = ("the real chain from .warc.gz: WARC reading + extraction (jusText, Korean-tuned) + PII redaction "
              "+ language ID + heuristics + exact dedup + MinHash fuzzy dedup (verified) + perplexity "
              "+ quality (2 signals)")
 PEER_WORK = ("the same .warc.gz files: WarcReader + Trafilatura + LanguageFilter + GopherRepetition + GopherQuality "
              "+ MinHash (signature, buckets, cluster, filter)")
+NEMO_WORK = ("the same .warc.gz files: its Common Crawl WARC iterator + HTML extractor (jusText) + fastText language "
+             "ID + the 25 filters of its non-English heuristic preset; no dedup (its exact and fuzzy dedup need cudf)")
 
 
 def log(message: str) -> None:
@@ -102,6 +105,13 @@ def machine() -> dict:
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
 
 
+def with_ratios(peer: dict, ours: dict) -> dict:
+    """The peer's run with ours / the peer's throughput, by wall time and by CPU time."""
+    peer["ratio_ours_over_peer"] = round(ours["docs_per_second"] / peer["docs_per_second"], 1)
+    peer["ratio_ours_over_peer_cpu"] = round(ours["docs_per_cpu_second"] / peer["docs_per_cpu_second"], 1)
+    return peer
+
+
 def loglog_slope(points: list[tuple[int, float]]) -> float | None:
     """Least-squares exponent b of seconds = a * N^b (1 = linear)."""
     if len(points) < 2:
@@ -114,6 +124,8 @@ def loglog_slope(points: list[tuple[int, float]]) -> float | None:
 
 def stage_left(ours: dict | None, peer: dict | None) -> list[int]:
     """Documents kept after language ID, heuristics, dedup (and quality, ours only)."""
+    if peer is not None and peer.get("pipeline") == "nemo-curator":
+        return [peer["left"]["extraction"], peer["left"]["language_id"], peer["left"]["heuristics"]]
     if ours is not None:
         c = ours["counts"]
         return [c["extract"]["kept"], c["language_id"]["kept"], c["heuristics"]["kept"], c["dedup"]["kept"],
@@ -136,7 +148,7 @@ def summary_md(e2e: dict, scaling: dict, gpu: dict, training: dict) -> str:
              "`BENCH_REUSE=1` reuses finished runs in `out/bench/runs/`). Timings on a shared VM vary by up to 2x "
              "between runs; docs per CPU-second is the steadier figure.", "",
              "## End to end, one core", "",
-             f"Ours: {WORK_DONE}. datatrove: {PEER_WORK}.", "",
+             f"Ours: {WORK_DONE}. datatrove: {PEER_WORK}. NeMo Curator: {NEMO_WORK}.", "",
              "| documents | pipeline | wall s | docs/s | docs per CPU-s | kept | peak RSS MB | ours / this (docs/s) |",
              "|---|---|---|---|---|---|---|---|"]
     for row in e2e["comparisons"]:
@@ -145,7 +157,9 @@ def summary_md(e2e: dict, scaling: dict, gpu: dict, training: dict) -> str:
                      f"{ours['docs_per_cpu_second']:,} | {ours['kept']:,} | {ours['peak_rss_mb']:,} | 1.0 |")
         for peer in row["peers"]:
             words = "Kiwi" if peer["tokenizer"] == "kiwi" else "WhitespaceTokenizer / spaCy xx"
-            lines.append(f"| {row['documents']:,} | datatrove {peer['version']} ({words} words) | "
+            name = (f"NeMo Curator {peer['version']} ({peer['executor']}; no dedup)"
+                    if peer.get("pipeline") == "nemo-curator" else f"datatrove {peer['version']} ({words} words)")
+            lines.append(f"| {row['documents']:,} | {name} | "
                          f"{peer['seconds']} | {peer['docs_per_second']:,} | {peer['docs_per_cpu_second']:,} | "
                          f"{peer['kept']:,} | {peer['peak_rss_mb']:,} | **{peer['ratio_ours_over_peer']}x** |")
     lines += ["", "Documents left after each kind of stage (what the later stages had to process):", "",
@@ -156,6 +170,10 @@ def summary_md(e2e: dict, scaling: dict, gpu: dict, training: dict) -> str:
         lines.append(f"| {row['documents']:,} | ours | " + " | ".join(f"{v:,}" for v in left) + " |")
         for peer in row["peers"]:
             left = stage_left(None, peer)
+            if peer.get("pipeline") == "nemo-curator":
+                lines.append(f"| {row['documents']:,} | NeMo Curator | " + " | ".join(f"{v:,}" for v in left)
+                             + " | (no CPU dedup) | (no stage) |")
+                continue
             lines.append(f"| {row['documents']:,} | datatrove ({peer['tokenizer']}) | "
                          + " | ".join(f"{v:,}" for v in left) + " | (no stage) |")
     lines += ["", *[f"- {d}" for d in e2e["differences"]], "",
@@ -196,6 +214,10 @@ def main() -> int:
                         help="sizes datatrove runs at with whitespace words (spaCy xx)")
     parser.add_argument("--kiwi-sizes", type=int, nargs="*", default=[10_000],
                         help="sizes datatrove runs at with its Korean word tokenizer (Kiwi: ~30 docs/s)")
+    parser.add_argument("--nemo-sizes", type=int, nargs="*", default=[10_000],
+                        help="sizes NeMo Curator 1.4.0 (CPU stages, .venv-nemo) runs at")
+    parser.add_argument("--nemo-executor", default="ray_data", choices=("ray_data", "xenna"),
+                        help="NeMo Curator's executor (ray_data: its faster one on one core)")
     parser.add_argument("--gpu-limit", type=int, default=100_000)
     parser.add_argument("--reuse", action="store_true", help="reuse raw run outputs in out/bench/runs/")
     parser.add_argument("--cpu", type=int, default=None, help="core to pin every run to (default: the last)")
@@ -205,7 +227,7 @@ def main() -> int:
     info = machine()
 
     training = run_json("train", [PROJECT_PYTHON, ROOT / "bench" / "e2e.py", "train"], reuse=False)
-    sizes = sorted(set(args.sizes) | set(args.peer_sizes) | set(args.kiwi_sizes))
+    sizes = sorted(set(args.sizes) | set(args.peer_sizes) | set(args.kiwi_sizes) | set(args.nemo_sizes))
     ours: dict[int, dict] = {}
     peers: dict[int, list[dict]] = {}
     cards: dict[int, dict] = {}
@@ -219,10 +241,12 @@ def main() -> int:
                 result = run_json(f"datatrove-{tokenizer}-n{n}",
                                   [PEERS_PYTHON, ROOT / "bench" / "e2e_peers.py", folder, "--tokenizer", tokenizer,
                                    *pin], args.reuse, card)
-                result["ratio_ours_over_peer"] = round(ours[n]["docs_per_second"] / result["docs_per_second"], 1)
-                result["ratio_ours_over_peer_cpu"] = round(ours[n]["docs_per_cpu_second"]
-                                                           / result["docs_per_cpu_second"], 1)
-                peers.setdefault(n, []).append(result)
+                peers.setdefault(n, []).append(with_ratios(result, ours[n]))
+        if n in args.nemo_sizes:
+            result = run_json(f"nemo-{args.nemo_executor}-n{n}",
+                              [NEMO_PYTHON, ROOT / "bench" / "e2e_nemo.py", folder, "--executor", args.nemo_executor,
+                               *pin], args.reuse, card)
+            peers.setdefault(n, []).append(with_ratios(result, ours[n]))
     gpu_size = min(sizes, key=lambda n: abs(n - args.gpu_limit))
     gpu = run_json("gpu", [PROJECT_PYTHON, ROOT / "bench" / "gpu_dedup.py", CORPORA / f"n{gpu_size}",
                            "--limit", str(args.gpu_limit)], reuse=False)
@@ -231,7 +255,8 @@ def main() -> int:
     description = (f"{first['mean_chars']} characters per document on average; 72 % fresh recombined prose, "
                    "18 % near, exact and sentence-shuffled copies, 5 % comments, 3 % other languages, "
                    "2 % spam and menus")
-    e2e = {"machine": info, "corpus_description": description, "work": {"ours": WORK_DONE, "datatrove": PEER_WORK},
+    e2e = {"machine": info, "corpus_description": description, "work": {"ours": WORK_DONE, "datatrove": PEER_WORK,
+                                                                          "nemo_curator": NEMO_WORK},
            "training": training,
            "comparisons": [{"documents": n, "corpus": cards[n], "ours": ours[n], "peers": peers[n]}
                            for n in sizes if n in peers],
@@ -246,6 +271,10 @@ def main() -> int:
                "dominates its cost; the whitespace variant (spaCy xx rules) is its cheapest option",
                "language ID: both lid.176.ftz; ours adds the Hangul ratio (threshold 0.5), datatrove 0.65 on P(ko)",
                "both write Parquet outputs; ours also writes every reject with reason and details",
+               "NeMo Curator: jusText with boilerplate removal off for Korean (menus and footers stay in the text), "
+               "its non-English heuristic preset (its WhiteSpaceFilter drops most Korean pages, its "
+               "PunctuationFilter counts ASCII end marks only), no CPU dedup (cudf), the start of its local Ray "
+               "cluster inside the wall time; CPU seconds and peak RSS summed over its Ray processes",
            ]}
     (RESULTS / "e2e.json").write_text(json.dumps(e2e, ensure_ascii=False, indent=2) + "\n")
 
