@@ -241,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--names", nargs="+", help="partition names (default: file names without extension)")
     _add_dedup_options(rebuild, exclude=("threshold", "verify", "exact"))
     rebuild.set_defaults(train=_rebuild_index)
+    from curation.cc_cli import add_commands
+
+    add_commands(commands)
     return parser
 
 

@@ -212,10 +212,13 @@ def _record_item(record, name: str, offset: int, snapshot: str, stats: WarcFileS
 _UNPARSEABLE = (ArchiveLoadFailed, StatusAndHeadersParserException, ValueError, EOFError, AttributeError, KeyError)
 
 
-def _gzip_items(stream: BinaryIO, name: str, snapshot: str, stats: WarcFileStats, max_record_bytes: int):
+def _gzip_items(stream: BinaryIO, name: str, snapshot: str, stats: WarcFileStats, max_record_bytes: int,
+                offset_base: int = 0):
     """Items of a .warc.gz: each gzip member streamed through warcio, its records read one by
-    one; a damaged member is one BadRecord and reading resumes at the next gzip header."""
+    one; a damaged member is one BadRecord and reading resumes at the next gzip header.
+    `offset_base`: the file offset of the stream's first byte (a byte range of the file)."""
     source = _Source(stream)
+    source.offset = offset_base
     while source.peek(1):
         start = source.offset
         if source.peek(len(GZIP_MAGIC)) != GZIP_MAGIC:
@@ -342,6 +345,41 @@ def relative_name(url: str, root: str | None) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
 
 
+class _Batcher:
+    """Rows and BadRecords of one snapshot into (records, rejects, stats) batches of
+    `batch_rows` items; a bad record's reject id is its file, offset and how many bad records
+    this batcher saw there before."""
+
+    def __init__(self, snapshot: str, batch_rows: int = WARC_BATCH_ROWS) -> None:
+        self.snapshot, self.batch_rows = snapshot, batch_rows
+        self.rows: list[dict] = []
+        self.bad: list[BadRecord] = []
+        self.seen: Counter = Counter()  # bad records per (file, offset): their ids stay distinct
+
+    def add(self, item: dict | BadRecord) -> tuple[pa.Table, pa.Table, BatchStats] | None:
+        (self.bad if isinstance(item, BadRecord) else self.rows).append(item)
+        return self.flush() if len(self.rows) + len(self.bad) >= self.batch_rows else None
+
+    def pending(self) -> bool:
+        return bool(self.rows or self.bad)
+
+    def flush(self) -> tuple[pa.Table, pa.Table, BatchStats]:
+        snapshot, bad = self.snapshot, self.bad
+        kept = pa.Table.from_pylist(self.rows, schema=WARC_RECORD_SCHEMA)
+        ids = []
+        for b in bad:
+            self.seen[(b.warc_file, b.offset)] += 1
+            ids.append(document_id("web", snapshot, f"{b.warc_file}@{b.offset}!{self.seen[(b.warc_file, b.offset)]}"))
+        rejected = rejects_table(pa.table({"id": pa.array(ids, pa.string()),
+                                           "snapshot": pa.array([snapshot] * len(bad), pa.string()),
+                                           "source": pa.array(["web"] * len(bad), pa.string())}),
+                                 WARC_READER_STAGE, [b.reason for b in bad],
+                                 [details_json({"warc_file": b.warc_file, "offset": b.offset, "error": b.error})
+                                  for b in bad])
+        self.rows, self.bad = [], []
+        return kept, rejected, BatchStats.of(kept.num_rows + rejected.num_rows, kept, rejected)
+
+
 def record_batches(files: list[str], snapshot: str, stats: WarcFileStats, root: str | None = None,
                    batch_rows: int = WARC_BATCH_ROWS,
                    storage_options: dict[str, Any] | None = None) -> Iterator[tuple[pa.Table, pa.Table, BatchStats]]:
@@ -350,38 +388,30 @@ def record_batches(files: list[str], snapshot: str, stats: WarcFileStats, root: 
     reject with its file, offset and reason, and the file's other records are still read; a
     file from which nothing can be read is quarantined: one `unreadable_file` reject naming it
     and why (also listed in `stats.quarantined_files`), and the other files are curated."""
-    rows: list[dict] = []
-    bad: list[BadRecord] = []
-    seen: Counter = Counter()  # bad records per (file, offset): their ids stay distinct
-
-    def flush() -> tuple[pa.Table, pa.Table, BatchStats]:
-        kept = pa.Table.from_pylist(rows, schema=WARC_RECORD_SCHEMA)
-        ids = []
-        for b in bad:
-            seen[(b.warc_file, b.offset)] += 1
-            ids.append(document_id("web", snapshot, f"{b.warc_file}@{b.offset}!{seen[(b.warc_file, b.offset)]}"))
-        rejected = rejects_table(pa.table({"id": pa.array(ids, pa.string()),
-                                           "snapshot": pa.array([snapshot] * len(bad), pa.string()),
-                                           "source": pa.array(["web"] * len(bad), pa.string())}),
-                                 WARC_READER_STAGE, [b.reason for b in bad],
-                                 [details_json({"warc_file": b.warc_file, "offset": b.offset, "error": b.error})
-                                  for b in bad])
-        rows.clear()
-        bad.clear()
-        return kept, rejected, BatchStats.of(kept.num_rows + rejected.num_rows, kept, rejected)
-
+    batcher = _Batcher(snapshot, batch_rows)
     for url in files:
         name = relative_name(url, root)
         try:
             for item in iter_warc_records(url, snapshot, stats, storage_options=storage_options, name=name):
-                (bad if isinstance(item, BadRecord) else rows).append(item)
-                if len(rows) + len(bad) >= batch_rows:
-                    yield flush()
+                if (batch := batcher.add(item)) is not None:
+                    yield batch
         except WarcReadError as error:
             # Records read before the file turned out unreadable stay counted; the file is one row.
             reason = str(error).split(": ", 1)[-1]
             stats.quarantined_files.append({"warc_file": name, "reason": reason})
             stats.bad_records_by_reason["unreadable_file"] += 1
-            bad.append(BadRecord(name, 0, "unreadable_file", reason))
-    if rows or bad:
-        yield flush()
+            batcher.bad.append(BadRecord(name, 0, "unreadable_file", reason))
+    if batcher.pending():
+        yield batcher.flush()
+
+
+def range_items(data: bytes, name: str, offset: int, snapshot: str, stats: WarcFileStats,
+                max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[dict[str, Any] | BadRecord]:
+    """Rows and BadRecords of one record's byte range (a gzip member) of WARC file `name` at
+    `offset`: the same rows, ids included, as reading the whole file would give there."""
+    for item in _gzip_items(io.BytesIO(data), name, snapshot, stats, max_record_bytes, offset_base=offset):
+        if item is _PARSED:
+            continue
+        if isinstance(item, BadRecord):
+            stats.bad_records_by_reason[item.reason] += 1
+        yield item
