@@ -12,20 +12,28 @@ import dagster as dg
 
 from assets.partitions import persona_releases, unregistered_releases, web_snapshots
 from curation.sources.warc import probe_warc
-from resources.sources import PersonaReleases, WebInbox
+from resources.sources import CrawlIndex, PersonaReleases, WebInbox
 
 MONTHLY = "0 3 1 * *"  # 03:00 on the 1st: Common Crawl publishes roughly monthly
 SENSOR_INTERVAL_SECONDS = 300
 
 
-def ready_snapshots(inbox: WebInbox, known: set[str] = frozenset()) -> list[str]:
-    """Snapshot folders not in `known` that hold at least one readable WARC file (it starts as
-    gzip or as a WARC record; a folder of 0-byte or foreign files is not a snapshot). A folder
-    whose name starts with '.' or '_' is a copy in progress (copy into `.CC-MAIN-...`, then
-    rename): not a snapshot yet. Known folders are not listed again: a crawl has ~90k WARC files
-    per snapshot, and only files up to the first readable one are opened."""
-    ready = []
-    for name in inbox.snapshots():
+def ready_snapshots(inbox: WebInbox, known: set[str] = frozenset(), index: CrawlIndex | None = None) -> list[str]:
+    """Snapshots not in `known`: folders of the inbox that hold at least one readable WARC file
+    (it starts as gzip or as a WARC record; a folder of 0-byte or foreign files is not a
+    snapshot), and, with `index` configured, snapshots with index files under its root
+    (crawl=NAME/subset=warc/*.parquet). A folder whose name starts with '.' or '_' is a copy in
+    progress (copy into `.CC-MAIN-...`, then rename): not a snapshot yet. Known folders are not
+    listed again: a crawl has ~90k WARC files per snapshot, and only files up to the first
+    readable one are opened."""
+    ready = [name for name in (index.snapshots() if index is not None else []) if name not in known]
+    try:
+        folders = inbox.snapshots()
+    except FileNotFoundError:  # an index-only deployment may have no inbox yet
+        folders = []
+    for name in folders:
+        if name in ready:
+            continue
         if name in known or name.startswith((".", "_")):
             continue
         try:
@@ -34,20 +42,22 @@ def ready_snapshots(inbox: WebInbox, known: set[str] = frozenset()) -> list[str]
             continue  # empty so far; picked up on a later tick
         if any(probe_warc(url, inbox.storage_options or None) is None for url in files):
             ready.append(name)
-    return ready
+    return sorted(ready)
 
 
 def new_snapshot_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
     @dg.sensor(name="new_web_snapshot", job=job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
                default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Registers each new snapshot folder of the web inbox as a web_snapshots partition "
-                           "and requests the curation run of that partition.")
-    def new_web_snapshot(context: dg.SensorEvaluationContext, web_inbox: WebInbox) -> dg.SensorResult | dg.SkipReason:
+               description="Registers each new snapshot (a folder of the web inbox, or a crawl of the "
+                           "configured Common Crawl index) as a web_snapshots partition and requests its "
+                           "curation run.")
+    def new_web_snapshot(context: dg.SensorEvaluationContext, web_inbox: WebInbox,
+                         crawl_index: CrawlIndex) -> dg.SensorResult | dg.SkipReason:
         registered = set(context.instance.get_dynamic_partitions(web_snapshots.name))
-        new = ready_snapshots(web_inbox, known=registered)
+        new = ready_snapshots(web_inbox, known=registered, index=crawl_index if crawl_index.enabled else None)
         if not new:
-            return dg.SkipReason(f"no new snapshot folder under {web_inbox.root} "
-                                 f"({len(registered)} registered)")
+            where = web_inbox.root + (f" or in the index {crawl_index.root}" if crawl_index.enabled else "")
+            return dg.SkipReason(f"no new snapshot under {where} ({len(registered)} registered)")
         context.log.info(f"new snapshots under {web_inbox.root}: {', '.join(new)}")
         return dg.SensorResult(
             dynamic_partitions_requests=[web_snapshots.build_add_request(new)],

@@ -9,18 +9,18 @@ from assets.partitions import persona_releases, web_snapshots
 from assets.personas import PERSONA_DOCUMENTS, persona_documents, persona_rows
 from assets.stages import stage_assets
 from assets.synthetic import PERSONA_QA, persona_qa, rephrased
-from assets.web import EXTRACTED_TEXT, warc_records
+from assets.web import EXTRACTED_TEXT, cc_selection, warc_records
 from curation.catalog import CURATION_CHAIN, SCORING_CHAIN
 from curation.catalog import EXTRACTED_TEXT as EXTRACTED_TEXT_SPEC
 from resources.corpus_store import CorpusStore
 from resources.dask import DaskResource
 from resources.llm import LLMResource
 from resources.models import ModelStore, ReferenceCorpus
-from resources.sources import PersonaReleases, WebInbox
+from resources.sources import CrawlIndex, PersonaReleases, WebInbox
 
 # Up to fuzzy dedup (no trained model needed), then the scoring stages that need the models.
 # Extraction leads the web chain, so extraction through the heuristics is one fused step.
-web_assets = [warc_records,
+web_assets = [cc_selection, warc_records,
               *stage_assets("web", (EXTRACTED_TEXT_SPEC, *CURATION_CHAIN), web_snapshots, EXTRACTED_TEXT)]
 persona_assets = [persona_rows, persona_documents,
                   *stage_assets("personas", CURATION_CHAIN, persona_releases, PERSONA_DOCUMENTS)]
@@ -69,7 +69,9 @@ def default_resources() -> dict:
             "reference_corpus": ReferenceCorpus(path=dg.EnvVar("CURATION_REFERENCE")),
             "llm": LLMResource(base_url=dg.EnvVar("CURATION_LLM_BASE_URL"), model=dg.EnvVar("CURATION_LLM_MODEL"),
                                cache_dir=dg.EnvVar("CURATION_LLM_CACHE")),
-            "dask": DaskResource(cluster=dg.EnvVar("CURATION_DASK"))}
+            "dask": DaskResource(cluster=dg.EnvVar("CURATION_DASK")),
+            "crawl_index": CrawlIndex(root=dg.EnvVar("CURATION_CC_INDEX"), base=dg.EnvVar("CURATION_CC_BASE"),
+                                      cache=dg.EnvVar("CURATION_CC_CACHE"))}
 
 
 defs = dg.Definitions(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for the end-to-end, scaling and GPU benches:
 #   bash bench/run.sh
-# writes bench/results/e2e.json, scaling.json, gpu.json and SUMMARY.md.
+# writes bench/results/e2e.json, scaling.json, gpu.json, SUMMARY.md and cc_index.json.
 #
 # Sizes (documents), by environment variable:
 #   BENCH_SIZES="10000 100000 1000000"   ours end to end (scaling)
@@ -62,4 +62,8 @@ args=(--sizes ${BENCH_SIZES:-10000 100000 1000000}
       --nemo-sizes $nemo_sizes --nemo-executor "${BENCH_NEMO_EXECUTOR:-ray_data}")
 if [ "${BENCH_REUSE:-0}" = "1" ]; then args+=(--reuse); fi
 if [ -n "${BENCH_CPU:-}" ]; then args+=(--cpu "$BENCH_CPU"); fi
-exec .venv/bin/python bench/e2e_report.py "${args[@]}"
+.venv/bin/python bench/e2e_report.py "${args[@]}"
+# The Common Crawl index path against whole files, on the 10,000-page corpus built above.
+if [ -d out/bench/corpus/n10000/warc ]; then
+  .venv/bin/python bench/cc_index.py ${BENCH_CPU:+--cpu "$BENCH_CPU"}
+fi

@@ -26,6 +26,9 @@ ENV_DEFAULTS: dict[str, str] = {
     "CURATION_LLM_BASE_URL": "",  # empty: no LLM endpoint, the synthetic assets are skipped
     "CURATION_LLM_MODEL": "",
     "CURATION_DASK": "off",  # DaskResource.cluster: off | local | tcp://scheduler:8786
+    "CURATION_CC_INDEX": "",  # CrawlIndex.root, e.g. s3://commoncrawl/cc-index/table/cc-main/warc/; empty: off
+    "CURATION_CC_BASE": "https://data.commoncrawl.org/",  # CrawlIndex.base: what warc_filename is relative to
+    "CURATION_CC_CACHE": str(PROJECT_ROOT / "out" / "cc_cache"),  # CrawlIndex.cache: fetched ranges
 }
 
 

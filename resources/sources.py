@@ -1,4 +1,5 @@
-"""Where the raw inputs live: a WARC inbox (one folder per crawl snapshot) and persona releases."""
+"""Where the raw inputs live: a WARC inbox (one folder per crawl snapshot), Common Crawl's
+columnar index (a snapshot's records fetched by byte range), and persona releases."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import dagster as dg
 from pydantic import Field
 
 from curation.io import filesystem
+from curation.sources.cc_fetch import COMMON_CRAWL_HTTPS, FetchSettings
+from curation.sources.cc_index import DEFAULT_LANGUAGES, DEFAULT_MIME, indexed_snapshots, snapshot_index_path
 from curation.sources.warc import WARC_SUFFIXES
 from resources.paths import sample_persona_release_path
 
@@ -53,6 +56,38 @@ class WebInbox(dg.ConfigurableResource):
     def snapshots(self) -> list[str]:
         fs, path = filesystem(self.root, self.storage_options or None)
         return sorted(posixpath.basename(p.rstrip("/")) for p in fs.ls(path, detail=False) if fs.isdir(p))
+
+
+class CrawlIndex(dg.ConfigurableResource):
+    """Common Crawl's columnar index as a source of snapshots: `{root}/crawl={snapshot}/subset=warc/
+    *.parquet` (s3://commoncrawl/cc-index/table/cc-main/warc/ for the real one). A snapshot found
+    there is curated from its selected records' byte ranges of `base` + warc_filename instead of
+    from an inbox folder of whole WARC files. Off while `root` is empty (the default: no network)."""
+
+    root: str = Field(default="", description="index root ($CURATION_CC_INDEX); empty: off")
+    base: str = Field(default=COMMON_CRAWL_HTTPS, description="where warc_filename is relative to ($CURATION_CC_BASE)")
+    cache: str = Field(default="", description="folder of fetched ranges ($CURATION_CC_CACHE); empty: no cache")
+    languages: list[str] = Field(default_factory=lambda: list(DEFAULT_LANGUAGES),
+                                 description="content_languages codes to keep (ISO 639-3)")
+    primary_only: bool = Field(default=False, description="keep only rows whose first language is wanted")
+    mime: str = Field(default=DEFAULT_MIME, description="content_mime_detected to keep ('' for any)")
+    concurrency: int = Field(default=16, description="range requests in flight per task")
+    retries: int = Field(default=5, description="attempts after the first (5xx, SlowDown, timeouts)")
+    storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (index and base)")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.root)
+
+    def snapshot_path(self, snapshot: str) -> str:
+        return snapshot_index_path(self.root, snapshot)
+
+    def snapshots(self) -> list[str]:
+        return indexed_snapshots(self.root, self.storage_options or None) if self.enabled else []
+
+    def fetch_settings(self) -> FetchSettings:
+        return FetchSettings(base=self.base, cache=self.cache or None, concurrency=self.concurrency,
+                             retries=self.retries, storage_options=self.storage_options or None)
 
 
 class PersonaReleases(dg.ConfigurableResource):

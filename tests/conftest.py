@@ -42,7 +42,7 @@ def corpus_resources(root: Path, **overrides) -> dict:
     from resources.dask import DaskResource
     from resources.llm import LLMResource
     from resources.models import ModelStore, ReferenceCorpus
-    from resources.sources import PersonaReleases, WebInbox
+    from resources.sources import CrawlIndex, PersonaReleases, WebInbox
 
     resources = {
         "corpus_store": CorpusStore(root=str(root / "store")),
@@ -52,6 +52,7 @@ def corpus_resources(root: Path, **overrides) -> dict:
         "reference_corpus": ReferenceCorpus(path=str(SAMPLE / "reference" / "reference_ko.jsonl")),
         "llm": LLMResource(base_url="", model=""),
         "dask": DaskResource(mode="off"),
+        "crawl_index": CrawlIndex(),  # off: snapshots come from the inbox
     }
     resources.update(overrides)
     return resources

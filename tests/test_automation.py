@@ -16,7 +16,7 @@ from assets.definitions import defs
 from assets.partitions import partitions_in_keep_order, persona_releases, web_snapshots
 from curation.io import read_manifest
 from resources.paths import ENV_DEFAULTS
-from resources.sources import PersonaReleases, WebInbox
+from resources.sources import CrawlIndex, PersonaReleases, WebInbox
 
 from conftest import REPO, SAMPLE
 
@@ -35,8 +35,9 @@ def inbox(tmp_path) -> Path:
     return root
 
 
-def tick(instance, inbox: Path):
-    with dg.build_sensor_context(instance=instance, resources={"web_inbox": WebInbox(root=str(inbox))}) as context:
+def tick(instance, inbox: Path, index: CrawlIndex | None = None):
+    resources = {"web_inbox": WebInbox(root=str(inbox)), "crawl_index": index or CrawlIndex()}
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
         # Called as Dagster's testing guide does: what the sensor function returns to the daemon.
         return SENSOR(context)
 

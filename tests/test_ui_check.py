@@ -25,7 +25,7 @@ _spec.loader.exec_module(ui_check)
 
 SHARED = ["pii_redacted", "language_filtered", "heuristic_filtered", "exact_deduplicated",
           "fuzzy_deduplicated", "perplexity_filtered", "quality_filtered"]
-CHAINS = {"web": [f"web/{stage}" for stage in ["warc_records", "extracted_text", *SHARED]],
+CHAINS = {"web": [f"web/{stage}" for stage in ["cc_selection", "warc_records", "extracted_text", *SHARED]],
           "personas": [f"personas/{stage}" for stage in ["persona_rows", "persona_documents", *SHARED]]}
 
 
