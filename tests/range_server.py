@@ -2,7 +2,8 @@
 Common Crawl's HTTPS endpoint and S3 do, with faults injected on demand.
 
     with RangeServer(folder) as server:
-        server.fail_next("503", times=2)      # then "500", "truncated" (a short body), "404"
+        server.fail_next("503", times=2)      # also "500", "truncated" (a short body), "404",
+                                              # "timeout" (answers after `timeout_sleep_s`)
         fetch(server.base_url + "crawl-data/...warc.gz", offset, length)
         assert len(server.requests) == 3
 
@@ -12,16 +13,17 @@ Every request is recorded as (path, "bytes=a-b" or None).
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-FAULTS = ("503", "500", "truncated", "404")
+FAULTS = ("503", "500", "truncated", "404", "timeout")
 
 
 class RangeServer:
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path, timeout_sleep_s: float = 2.0) -> None:
+        self.root, self.timeout_sleep_s = Path(root), timeout_sleep_s
         self.requests: list[tuple[str, str | None]] = []
         self.faults: deque[str] = deque()
         self.lock = threading.Lock()
@@ -49,6 +51,8 @@ class RangeServer:
                     server.requests.append((self.path, wanted))
                 fault = server._next_fault()
                 path = server.root / self.path.lstrip("/")
+                if fault == "timeout":
+                    time.sleep(server.timeout_sleep_s)
                 if fault in ("503", "500"):
                     self._reply(int(fault), b"SlowDown" if fault == "503" else b"error")
                     return

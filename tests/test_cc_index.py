@@ -183,6 +183,15 @@ def test_retries_then_rejects_with_the_location_and_the_cache_fetches_nothing_tw
         assert pa.concat_tables([k for k, _, _ in again]).equals(kept)
 
 
+def test_a_request_that_times_out_is_retried(crawl):
+    chosen = selection(crawl).slice(0, 1)
+    with RangeServer(crawl["root"], timeout_sleep_s=1.0) as server:
+        server.fail_next("timeout")
+        fetcher = RangeFetcher(FetchSettings(base=server.base_url, timeout_s=0.2, backoff_s=0.001))
+        [result] = fetcher.fetch_chunk(chosen)
+    assert result.data is not None and result.attempts == 2
+
+
 def test_retries_give_up_after_the_limit(crawl):
     chosen = selection(crawl).slice(0, 1)
     with RangeServer(crawl["root"]) as server:

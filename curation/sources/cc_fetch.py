@@ -122,7 +122,7 @@ class _Http:
             session = self.local.session = requests.Session()
         try:
             response = session.get(url, headers={"Range": f"bytes={offset}-{offset + length - 1}"}, timeout=timeout)
-        except (requests.Timeout, requests.ConnectionError) as error:
+        except requests.RequestException as error:  # timeouts, resets, bodies cut short mid-stream
             raise FetchError(f"{type(error).__name__}: {str(error)[:200]}") from error
         if response.status_code == 206:
             return response.content
