@@ -79,6 +79,9 @@ class Completion:
     completion_tokens: int
     cached: bool
     model: str
+    # choices[0].logprobs.content as (token, logprob) pairs, where the server sent them: how a
+    # NIM reward model returns its attribute scores.
+    logprobs: tuple[tuple[str, float], ...] | None = None
 
 
 class LLMError(RuntimeError):
@@ -155,7 +158,12 @@ class ResponseCache:
     def get(self, key: str) -> Completion | None:
         with self._lock:
             row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
-        return None if row is None else Completion(**json.loads(row[0]), cached=True)
+        if row is None:
+            return None
+        stored = json.loads(row[0])
+        if stored.get("logprobs") is not None:
+            stored["logprobs"] = tuple((token, value) for token, value in stored["logprobs"])
+        return Completion(**stored, cached=True)
 
     def put(self, key: str, request: Mapping[str, Any], completion: Completion) -> None:
         response = {f.name: getattr(completion, f.name) for f in fields(completion) if f.name != "cached"}
@@ -209,17 +217,37 @@ def _parse(body: bytes, config: LLMConfig, model: str) -> Completion:
         data = json.loads(body)
     except ValueError:
         raise LLMResponseError(f"response is not JSON: {_excerpt(body, config)!r}") from None
+    choice = None
     try:
         choice = data["choices"][0]
         text = choice["message"]["content"]
     except (KeyError, IndexError, TypeError):
         text = None
+    logprobs = _logprobs(choice) if isinstance(choice, dict) else None
     if not isinstance(text, str):
-        raise LLMResponseError(f"response has no choices[0].message.content: {_excerpt(body, config)!r}")
+        if logprobs is None:
+            raise LLMResponseError(f"response has no choices[0].message.content: {_excerpt(body, config)!r}")
+        text = ""  # a reward model answers with logprobs only
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     tokens = [n if isinstance(n := usage.get(name), int) else 0 for name in ("prompt_tokens", "completion_tokens")]
-    return Completion(text=text, finish_reason=choice.get("finish_reason"), prompt_tokens=tokens[0],
-                      completion_tokens=tokens[1], cached=False, model=str(data.get("model") or model))
+    finish = choice.get("finish_reason") if isinstance(choice, dict) else None
+    return Completion(text=text, finish_reason=finish, prompt_tokens=tokens[0],
+                      completion_tokens=tokens[1], cached=False, model=str(data.get("model") or model),
+                      logprobs=logprobs)
+
+
+def _logprobs(choice: dict) -> tuple[tuple[str, float], ...] | None:
+    """choices[0].logprobs.content as (token, logprob) pairs; None when absent or malformed."""
+    content = (choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None
+    if not isinstance(content, list):
+        return None
+    pairs = []
+    for item in content:
+        if not (isinstance(item, dict) and isinstance(item.get("token"), str)
+                and isinstance(item.get("logprob"), int | float)):
+            return None
+        pairs.append((item["token"], float(item["logprob"])))
+    return tuple(pairs)
 
 
 def endpoint_status(config: LLMConfig, timeout_s: float = 5.0) -> str | None:

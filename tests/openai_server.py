@@ -9,7 +9,12 @@ through sockets, HTTP parsing, timeouts and status codes exactly as against vLLM
 Fault kinds (consumed one per chat request, in order): "429" (with Retry-After), "400" (echoes
 the request's Authorization header in its body, like a careless proxy), "500", "503",
 "timeout" (sleeps `timeout_sleep_s`, longer than a test client's timeout), "malformed" (200 with
-a body that is not JSON), "missing_choices" (200 with JSON lacking choices).
+a body that is not JSON), "missing_choices" (200 with JSON lacking choices), "malformed_logprobs"
+(a reward answer with only two of the five attributes).
+
+With `reward` (messages, body) -> {attribute: score} or None, requests it answers get a reward
+answer in NIM's format (Nemotron-4-340B-Reward): no text, the scores as
+choices[0].logprobs.content = [{"token": "helpfulness", "logprob": 3.1}, ...].
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULTS = ("429", "400", "500", "503", "timeout", "malformed", "missing_choices")
+FAULTS = ("429", "400", "500", "503", "timeout", "malformed", "missing_choices", "malformed_logprobs")
 Responder = Callable[[list[dict], dict], str]
 
 
@@ -35,8 +40,10 @@ def count_tokens(text: str) -> int:
 
 
 class FakeOpenAI:
-    def __init__(self, responder: Responder = echo, delay_s: float = 0.0, timeout_sleep_s: float = 5.0):
+    def __init__(self, responder: Responder = echo, delay_s: float = 0.0, timeout_sleep_s: float = 5.0,
+                 reward: Callable[[list[dict], dict], dict | None] | None = None):
         self.responder, self.delay_s, self.timeout_sleep_s = responder, delay_s, timeout_sleep_s
+        self.reward = reward
         self.requests: list[dict[str, Any]] = []  # {"method", "path", "headers", "body"} per request
         self.in_flight = self.max_in_flight = 0
         self._faults: deque[tuple[str, dict]] = deque()
@@ -95,6 +102,16 @@ class FakeOpenAI:
         if self.delay_s:
             self._stop.wait(self.delay_s)
         messages, params = body.get("messages", []), {k: v for k, v in body.items() if k not in ("messages", "model")}
+        scores = self.reward(messages, body) if self.reward is not None else None
+        if scores is not None:
+            if kind == "malformed_logprobs":
+                scores = dict(list(scores.items())[:2])
+            content = [{"token": name, "logprob": value} for name, value in scores.items()]
+            return 200, {}, json.dumps({
+                "id": "chatcmpl-reward", "object": "chat.completion", "model": body.get("model"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": ""},
+                             "logprobs": {"content": content}, "finish_reason": "length"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
         words = self.responder(messages, params).split(" ")
         limit = params.get("max_tokens")
         finish = "length" if limit is not None and len(words) > limit else "stop"

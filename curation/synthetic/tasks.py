@@ -23,6 +23,7 @@ class Task:
     source_chars: int  # for the output length bound
     structure: str | None = None
     row: dict[str, Any] = field(default_factory=dict)  # columns carried into the output row
+    params: dict[str, Any] = field(default_factory=dict)  # this request's own sampling (temperature, seed)
 
 
 @dataclass
@@ -37,7 +38,8 @@ class Outcome:
 def run_tasks(client: LLMClient, tasks: Sequence[Task], limits: OutputLimits = OutputLimits(),
               check: Callable[[Task, Completion], Checked] | None = None) -> list[Outcome]:
     """Send every task (bounded concurrency, retries and cache are the client's), then validate."""
-    results = client.run_all([task.messages for task in tasks])
+    results = client.run_all([{"messages": task.messages, **task.params} if task.params else task.messages
+                              for task in tasks])
     outcomes = []
     for task, result in zip(tasks, results):
         if isinstance(result, LLMError):
