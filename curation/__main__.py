@@ -33,17 +33,10 @@ from contextlib import contextmanager
 import pyarrow as pa
 
 from curation.documents import REJECT_SCHEMA
-from curation.io import AtomicTableWriter, iter_document_batches
+from curation.io import AtomicTableWriter, default_rejects_path, iter_document_batches
 from curation.stage import BatchStats
 
 EXIT_BAD_INPUT = 2
-
-
-def default_rejects_path(out: str) -> str:
-    for ext in (".parquet", ".jsonl", ".json"):
-        if out.endswith(ext):
-            return out[: -len(ext)] + ".rejects" + ext
-    return out + ".rejects"
 
 
 ReadBatches = Callable[[], Iterable[pa.Table]]
@@ -241,9 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--names", nargs="+", help="partition names (default: file names without extension)")
     _add_dedup_options(rebuild, exclude=("threshold", "verify", "exact"))
     rebuild.set_defaults(train=_rebuild_index)
-    from curation.cc_cli import add_commands
+    from curation import cc_cli, instruct_cli
 
-    add_commands(commands)
+    cc_cli.add_commands(commands)
+    instruct_cli.add_commands(commands)
     return parser
 
 

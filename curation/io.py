@@ -598,6 +598,14 @@ def _conformed(batches: Iterator[pa.Table], url: str) -> Iterator[pa.Table]:
         row += batch.num_rows
 
 
+def default_rejects_path(out: str) -> str:
+    """Where a CLI writes the rejects of OUT: OUT's name with .rejects before the extension."""
+    for ext in (".parquet", ".jsonl", ".json"):
+        if out.endswith(ext):
+            return out[: -len(ext)] + ".rejects" + ext
+    return out + ".rejects"
+
+
 class AtomicTableWriter:
     """Streams tables into one Parquet or JSONL file that appears only when complete.
 

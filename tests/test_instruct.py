@@ -7,6 +7,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from curation.llm import LLMClient, LLMConfig
@@ -250,3 +251,47 @@ def test_collapse_guards_fail_on_collapsed_data():
     assert full["subtopic_coverage"] == 1.0 and full["task_types_missing"] == []
     narrow = coverage(TOPICS, [("건강과 의료", "정신 건강")], TASK_TYPES, ["open_qa"])
     assert narrow["subtopic_coverage"] == 0.25 and "python" in narrow["task_types_missing"]
+
+
+def run_cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "curation", *args], capture_output=True, text=True)
+
+
+def test_reward_cli_scores_filters_and_rejects_bad_input(tmp_path):
+    good = [{"id": f"c{i}", "messages": [{"role": "user", "content": "운동은 어떻게 시작하나요?"},
+                                          {"role": "assistant", "content": korean_answer(i % 2, "x")}]}
+            for i in range(6)]
+    bad = [{"id": "b1", "messages": [{"role": "user", "content": "질문만 있어요"}]}, {"messages": "[]"}]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in good + bad) + "\nnot json\n")
+    with FakeOpenAI(respond, reward=reward) as server:
+        done = run_cli("reward", str(source), str(tmp_path / "out.parquet"), "--base-url", server.base_url,
+                       "--model", "reward-model", "--min", "helpfulness=3", "--max", "verbosity=3.9")
+    assert done.returncode == 0, done.stderr
+    kept = pq.read_table(tmp_path / "out.parquet")
+    rejects = pq.read_table(tmp_path / "out.rejects.parquet")
+    assert kept.num_rows + rejects.num_rows == len(good) + len(bad) + 1  # every input line accounted for
+    assert set(ATTRIBUTES) <= set(kept.column_names) and kept.num_rows > 0
+    reasons = rejects.column("reason").to_pylist()
+    assert reasons.count("bad_input") == 3 and "below_threshold" in reasons
+    assert f"{len(good) + len(bad) + 1} in, {kept.num_rows} kept" in done.stdout
+
+
+def test_generate_sft_cli_writes_sft_pairs_rejects_and_a_dataset_card(tmp_path):
+    personas = tmp_path / "personas.jsonl"
+    personas.write_text("\n".join(json.dumps(p, ensure_ascii=False) for p in PERSONAS))
+    with FakeOpenAI(respond, reward=reward) as server:
+        done = run_cli("generate-sft", str(tmp_path / "out"), "--base-url", server.base_url, "--model", "gen-model",
+                       "--reward-base-url", server.base_url, "--reward-model", "reward-model", "--mix", "open_qa=2",
+                       "math=1", "python=1", "writing=1", "closed_qa=0", "two_turn=1", "--personas", str(personas),
+                       "--dialogues", "1", "--min-margin", "0.01")
+    assert done.returncode == 0, done.stderr
+    sft = pq.read_table(tmp_path / "out" / "sft.parquet")
+    pair_table = pq.read_table(tmp_path / "out" / "preference_pairs.parquet")
+    assert sft.num_rows > 0 and pair_table.num_rows > 0
+    assert json.loads(sft.column("messages")[0].as_py())[-1]["role"] == "assistant"
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "acceptance" in card and "| dialogue |" in card and "reward `reward-model`" in card

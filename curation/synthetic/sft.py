@@ -269,3 +269,28 @@ def messages_problem(value: str) -> str | None:
         return "the last message is not the assistant's"
     return None
 
+
+
+def dataset_card(round_name: str, sft: pa.Table, pair_table: pa.Table, generated: int, prompts_kept: int,
+                 models: Mapping[str, str], thresholds: AttributeThresholds, min_margin: float) -> str:
+    """A Markdown dataset card: what the round holds per task type, and how much was accepted."""
+    per_type: dict[str, list[int]] = {}
+    for kind in sft.column("task_type").to_pylist():
+        per_type.setdefault(kind, [0, 0])[0] += 1
+    for kind in pair_table.column("task_type").to_pylist():
+        per_type.setdefault(kind, [0, 0])[1] += 1
+    rows = "\n".join(f"| {kind} | {sft_n} | {pair_n} |" for kind, (sft_n, pair_n) in sorted(per_type.items()))
+    accepted = sft.num_rows / generated if generated else 0.0
+    return (f"# Korean instruction data, round {round_name}\n\n"
+            "Generated and judged the Nemotron-4 340B way (prompts from a topic hierarchy, responses by an instruct "
+            "model, every response scored on the five HelpSteer2 attributes, only the best kept).\n\n"
+            f"- Models: {', '.join(f'{role} `{name}`' for role, name in models.items())}\n"
+            f"- Prompts kept: {prompts_kept}; responses generated: {generated}; SFT conversations: {sft.num_rows} "
+            f"(acceptance {accepted:.1%}); preference pairs: {pair_table.num_rows} (margin >= {min_margin})\n"
+            f"- Thresholds: minimum {dict(thresholds.minimum) or 'none'}, "
+            f"maximum {dict(thresholds.maximum) or 'none'}; "
+            f"weights {dict(thresholds.weights)}\n\n"
+            "| task type | SFT conversations | preference pairs |\n|---|---|---|\n" + rows + "\n\n"
+            "Files: `sft` (`messages` in chat format, task type, topics, the five scores, weighted score, model) and "
+            "`preference_pairs` (`prompt` as chat messages, `chosen`, `rejected`, both scores, margin), Parquet: "
+            "`datasets.load_dataset(\"parquet\", data_files=...)`.\n")
