@@ -65,7 +65,8 @@ def age_band(age: int | None) -> str | None:
 
 
 DEFAULT_BLOCKING = {"accounting": True, "schema": True, "language_purity": True, "drop_rate_vs_previous": False,
-                    "duplicate_rate_vs_previous": False, "persona_marginals": False, "quarantined_files": False}
+                    "duplicate_rate_vs_previous": False, "persona_marginals": False, "quarantined_files": False,
+                    "prompt_near_duplicates": False, "topic_coverage": False, "distinct_ngrams": False}
 BLOCKING_ENV = "CURATION_BLOCKING_CHECKS"
 
 
@@ -85,11 +86,21 @@ def blocking_policy(value: str | None = None) -> dict[str, bool]:
 
 BLOCKING = blocking_policy()
 
+MAX_NEAR_DUPLICATE_RATE = 0.2
+MIN_TOPIC_COVERAGE = 0.5
+MIN_DISTINCT_2 = 0.3
 EXTRA_CHECKS = {"language_purity": dict(description=f">= {MIN_PURITY} of kept documents have >= "
                                                     f"{MIN_HANGUL_SHARE} Hangul letters"),
                 "persona_marginals": dict(description="sex / age band / province shares vs the resident population"),
                 "quarantined_files": dict(description="no input file was quarantined as unreadable (a warning: the "
-                                                      "other files were curated)")}
+                                                      "other files were curated)"),
+                # collapse guards of generated data (values computed by the asset, in its manifest's extra)
+                "prompt_near_duplicates": dict(description=f"at most {MAX_NEAR_DUPLICATE_RATE} of the prompts are "
+                                                           "near-duplicates of another (MinHash dedup)"),
+                "topic_coverage": dict(description=f"the prompts use at least {MIN_TOPIC_COVERAGE} of the subtopics "
+                                                   "they could (fewer prompts than subtopics reach fewer), and every "
+                                                   "task type of the mix"),
+                "distinct_ngrams": dict(description=f"distinct-2 of the responses' words at least {MIN_DISTINCT_2}")}
 
 
 def check_specs(key: dg.AssetKey, spec: StageSpec) -> list[dg.AssetCheckSpec]:
@@ -103,6 +114,14 @@ def check_specs(key: dg.AssetKey, spec: StageSpec) -> list[dg.AssetCheckSpec]:
                  **{name: EXTRA_CHECKS[name]["description"] for name in sorted(spec.checks)}}
     return [dg.AssetCheckSpec(name, asset=key, blocking=BLOCKING[name], description=description)
             for name, description in described.items()]
+
+
+def skipped_results(key: dg.AssetKey, spec: StageSpec, reason: str) -> list[dg.AssetCheckResult]:
+    """The checks of an asset that was skipped (no endpoint): reported as not evaluated, with the
+    reason, since Dagster requires a result for every check an asset declares."""
+    return [dg.AssetCheckResult(asset_key=key, check_name=check.name, passed=True,
+                                metadata={"not_evaluated": f"asset skipped: {reason}"})
+            for check in check_specs(key, spec)]
 
 
 def _result(key: dg.AssetKey, name: str, passed: bool, metadata: dict) -> dg.AssetCheckResult:
@@ -187,6 +206,23 @@ def check_results(key: dg.AssetKey, spec: StageSpec, manifest: Manifest, upstrea
         quarantined = manifest.extra.get("quarantined_files", [])
         results.append(_result(key, "quarantined_files", not quarantined,
                                {"quarantined": len(quarantined), "files": dg.MetadataValue.json(quarantined)}))
+    extra = manifest.extra
+    if "prompt_near_duplicates" in spec.checks:
+        rate = extra.get("near_duplicate_rate", 0.0)
+        results.append(_result(key, "prompt_near_duplicates", rate <= MAX_NEAR_DUPLICATE_RATE,
+                               {"near_duplicate_rate": rate, "max": MAX_NEAR_DUPLICATE_RATE}))
+    if "topic_coverage" in spec.checks:
+        share, missing = extra.get("subtopic_coverage", 0.0), extra.get("task_types_missing", [])
+        wanted = MIN_TOPIC_COVERAGE * extra.get("subtopic_coverage_possible", 1.0)
+        results.append(_result(key, "topic_coverage", share >= wanted and not missing, {
+            "subtopic_coverage": share, "min": round(wanted, 4),
+            "task_types_missing": dg.MetadataValue.json(missing),
+            "macro_topics_used": extra.get("macro_topics_used", 0),
+            "task_mix": dg.MetadataValue.json(extra.get("task_mix", {}))}))
+    if "distinct_ngrams" in spec.checks:
+        d2, d3 = extra.get("distinct_2", 0.0), extra.get("distinct_3", 0.0)
+        results.append(_result(key, "distinct_ngrams", d2 >= MIN_DISTINCT_2,
+                               {"distinct_2": d2, "distinct_3": d3, "min_distinct_2": MIN_DISTINCT_2}))
     if "persona_marginals" in spec.checks:
         metadata, passed = {}, True
         for dimension, shares in POPULATION_SHARES.items():

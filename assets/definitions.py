@@ -4,8 +4,9 @@
 import dagster as dg
 
 from assets.automation import monthly_persona_schedule, monthly_web_schedule, new_release_sensor, new_snapshot_sensor
+from assets.instruct import instruct_assets
 from assets.models import perplexity_model, quality_model
-from assets.partitions import persona_releases, web_snapshots
+from assets.partitions import generation_rounds, persona_releases, web_snapshots
 from assets.personas import PERSONA_DOCUMENTS, persona_documents, persona_rows
 from assets.stages import stage_assets
 from assets.synthetic import PERSONA_QA, persona_qa, rephrased
@@ -14,7 +15,7 @@ from curation.catalog import CURATION_CHAIN, SCORING_CHAIN
 from curation.catalog import EXTRACTED_TEXT as EXTRACTED_TEXT_SPEC
 from resources.corpus_store import CorpusStore
 from resources.dask import DaskResource
-from resources.llm import LLMResource
+from resources.llm import REWARD_HOW_TO_CONFIGURE, LLMResource
 from resources.models import ModelStore, ReferenceCorpus
 from resources.sources import CrawlIndex, PersonaReleases, WebInbox
 
@@ -53,6 +54,9 @@ personas_release_job = _job("personas_release", [*persona_assets, *persona_scori
                             "Every persona stage of one release, rows to quality.")
 web_synthetic_job = _job("web_synthetic", [rephrased], web_snapshots,
                          "Nemotron-CC rephrasing of one snapshot (skipped without an LLM endpoint).")
+instruct_round_job = _job("instruct_round", instruct_assets, generation_rounds,
+                          "One generation round of instruction data: prompts, responses and dialogues, reward scores, "
+                          "SFT conversations and preference pairs (skipped without LLM endpoints).")
 personas_synthetic_job = _job("personas_synthetic", synthetic_persona_assets, persona_releases,
                               "Persona-grounded QA of one release, then its curation chain (skipped without an "
                               "LLM endpoint).")
@@ -69,6 +73,10 @@ def default_resources() -> dict:
             "reference_corpus": ReferenceCorpus(path=dg.EnvVar("CURATION_REFERENCE")),
             "llm": LLMResource(base_url=dg.EnvVar("CURATION_LLM_BASE_URL"), model=dg.EnvVar("CURATION_LLM_MODEL"),
                                cache_dir=dg.EnvVar("CURATION_LLM_CACHE")),
+            "reward_llm": LLMResource(base_url=dg.EnvVar("CURATION_REWARD_BASE_URL"),
+                                      model=dg.EnvVar("CURATION_REWARD_MODEL"),
+                                      cache_dir=dg.EnvVar("CURATION_LLM_CACHE"),
+                                      configure_hint=REWARD_HOW_TO_CONFIGURE),
             "dask": DaskResource(cluster=dg.EnvVar("CURATION_DASK")),
             "crawl_index": CrawlIndex(root=dg.EnvVar("CURATION_CC_INDEX"), base=dg.EnvVar("CURATION_CC_BASE"),
                                       cache=dg.EnvVar("CURATION_CC_CACHE"))}
@@ -76,9 +84,9 @@ def default_resources() -> dict:
 
 defs = dg.Definitions(
     assets=[*web_assets, *persona_assets, *model_assets, *web_scoring, *persona_scoring, rephrased,
-            *synthetic_persona_assets],
+            *synthetic_persona_assets, *instruct_assets],
     jobs=[web_curation_job, personas_curation_job, train_models_job, web_scoring_job, personas_scoring_job,
-          web_synthetic_job, personas_synthetic_job, web_snapshot_job, personas_release_job],
+          web_synthetic_job, personas_synthetic_job, web_snapshot_job, personas_release_job, instruct_round_job],
     sensors=[new_snapshot_sensor(web_snapshot_job), new_release_sensor(personas_release_job)],
     schedules=[monthly_web_schedule(web_snapshot_job), monthly_persona_schedule(personas_release_job)],
     resources=default_resources(),

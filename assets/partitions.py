@@ -11,6 +11,9 @@ web_snapshots = dg.DynamicPartitionsDefinition(name="web_snapshots")
 # A release of Nemotron-Personas-Korea is added when it is configured (PersonaReleases.releases):
 # a release added to the configuration gets a partition, in the order the releases are listed.
 persona_releases = dg.DynamicPartitionsDefinition(name="persona_releases")
+# Instruction-data generation rounds, named by the user (r1, r2, ...): Add partition in the UI,
+# or `dagster asset materialize --partition r1` after registering it.
+generation_rounds = dg.DynamicPartitionsDefinition(name="generation_rounds")
 
 
 def unregistered_releases(releases: PersonaReleases, instance: dg.DagsterInstance) -> list[str]:

@@ -23,18 +23,21 @@ from resources.dask import DaskResource
 
 
 def partition_asset(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition, spec: StageSpec,
-                    deps: list[dg.AssetKey] | None = None, output_required: bool = True, **asset_args):
+                    deps: list[dg.AssetKey] | None = None, output_required: bool = True,
+                    checks_when_skipped: bool = False, **asset_args):
     """The decorator of every corpus asset: grouped by source (the key's first part), one
     partitions definition per source, Parquet shards in the CorpusStore, and the checks its
     spec names (assets/checks.py). Description and code_version come from the spec, so a
     changed default of the stage marks its partitions stale. With `output_required=False` the
     asset may yield nothing, and is then skipped with its downstream assets instead of failing
-    the run."""
+    the run; `checks_when_skipped` keeps its checks, and a skip then yields
+    `checks.skipped_results`."""
     return dg.asset(key=key, deps=deps, group_name=key.path[0], partitions_def=partitions_def,
                     kinds={"python", "parquet"}, code_version=spec.code_version(), description=spec.description,
                     output_required=output_required,
                     # An asset that may be skipped cannot promise check results (Dagster requires them).
-                    check_specs=check_specs(key, spec) if output_required else None, **asset_args)
+                    check_specs=check_specs(key, spec) if output_required or checks_when_skipped else None,
+                    **asset_args)
 
 
 def stage_key(asset_key: dg.AssetKey) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,8 +12,10 @@ from pydantic import Field
 
 from curation.io import (
     DEFAULT_BATCH_ROWS,
+    MANIFEST_NAME,
     Manifest,
     PartitionWriter,
+    filesystem,
     iter_parquet_batches,
     partition_dir,
     read_manifest,
@@ -37,6 +40,14 @@ class CorpusStore(dg.ConfigurableResource):
 
     def manifest(self, stage: str, partition: str) -> Manifest:
         return read_manifest(self.root, stage, partition, self.storage_options or None)
+
+    def partitions(self, stage: str) -> list[str]:
+        """Partitions of `stage` that have a committed manifest, by folder name."""
+        fs, path = filesystem(posixpath.join(self.root, stage), self.storage_options or None)
+        if not fs.exists(path):
+            return []
+        return sorted(posixpath.basename(p.rstrip("/")) for p in fs.ls(path, detail=False)
+                      if fs.exists(posixpath.join(p, MANIFEST_NAME)))
 
     def partition_url(self, stage: str, partition: str) -> str:
         return partition_dir(self.root, stage, partition)

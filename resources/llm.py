@@ -9,6 +9,9 @@ from pydantic import Field
 
 from curation.llm import API_KEY_ENV, LLMClient, LLMConfig, endpoint_status
 
+REWARD_HOW_TO_CONFIGURE = ("set CURATION_REWARD_BASE_URL and CURATION_REWARD_MODEL to a reward endpoint (NIM serves "
+                           "nvidia/nemotron-4-340b-reward), or score with the instruct model as judge (backend: "
+                           "judge); see README, 'Instruction data'")
 HOW_TO_CONFIGURE = ("set CURATION_LLM_BASE_URL (e.g. http://127.0.0.1:8000/v1 for `vllm serve MODEL`) and "
                     "CURATION_LLM_MODEL, and the key in $CURATION_LLM_API_KEY if the server needs one; "
                     "see README, 'Synthetic data'")
@@ -27,6 +30,7 @@ class LLMResource(dg.ConfigurableResource):
     max_tokens: int = 1024
     cache_dir: str = Field(default="", description="responses cached on disk by request; empty: no cache "
                                                    "($CURATION_LLM_CACHE)")
+    configure_hint: str = Field(default=HOW_TO_CONFIGURE, description="what the skip message tells the user")
 
     def llm_config(self) -> LLMConfig:
         return LLMConfig(base_url=self.base_url, model=self.model, api_key_env=self.api_key_env,
@@ -37,9 +41,9 @@ class LLMResource(dg.ConfigurableResource):
     def unavailable_reason(self) -> str | None:
         """None when the endpoint answers; else why not, and how to configure one."""
         if not self.base_url or not self.model:
-            return f"no LLM endpoint configured: {HOW_TO_CONFIGURE}"
+            return f"no LLM endpoint configured: {self.configure_hint}"
         reason = endpoint_status(self.llm_config())
-        return None if reason is None else f"{reason}; {HOW_TO_CONFIGURE}"
+        return None if reason is None else f"{reason}; {self.configure_hint}"
 
     def client(self) -> LLMClient:
         return LLMClient(self.llm_config())

@@ -25,6 +25,8 @@ ENV_DEFAULTS: dict[str, str] = {
     "CURATION_LLM_CACHE": str(PROJECT_ROOT / "out" / "llm_cache"),  # LLMResource.cache_dir
     "CURATION_LLM_BASE_URL": "",  # empty: no LLM endpoint, the synthetic assets are skipped
     "CURATION_LLM_MODEL": "",
+    "CURATION_REWARD_BASE_URL": "",  # reward endpoint (NIM: nvidia/nemotron-4-340b-reward); empty: judge or skip
+    "CURATION_REWARD_MODEL": "",
     "CURATION_DASK": "off",  # DaskResource.cluster: off | local | tcp://scheduler:8786
     "CURATION_CC_INDEX": "",  # CrawlIndex.root, e.g. s3://commoncrawl/cc-index/table/cc-main/warc/; empty: off
     "CURATION_CC_BASE": "https://data.commoncrawl.org/",  # CrawlIndex.base: what warc_filename is relative to

@@ -51,6 +51,7 @@ def corpus_resources(root: Path, **overrides) -> dict:
         "model_store": ModelStore(root=str(root / "models")),
         "reference_corpus": ReferenceCorpus(path=str(SAMPLE / "reference" / "reference_ko.jsonl")),
         "llm": LLMResource(base_url="", model=""),
+        "reward_llm": LLMResource(base_url="", model=""),
         "dask": DaskResource(mode="off"),
         "crawl_index": CrawlIndex(),  # off: snapshots come from the inbox
     }

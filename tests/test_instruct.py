@@ -54,9 +54,14 @@ WORDS = ["먼저", "기본", "원칙을", "이해하고", "꾸준히", "실천�
 
 
 def korean_answer(seed: int, key: str) -> str:
-    rng = _variant(seed, key)
-    words = [WORDS[(rng >> (i % 24)) % len(WORDS)] for i in range(40 + seed * 25)]
-    return " ".join(words) + "."
+    """Korean-looking sentences, varied per prompt and seed (two-syllable words drawn by hash,
+    each sentence closed with a common ending), so that distinct-n behaves as for real answers."""
+    words = []
+    for i in range(40 + seed * 25):
+        h = _variant(seed, key, i)
+        word = chr(0xAC00 + h % 11172) + chr(0xAC00 + (h // 11172) % 11172) if i % 3 else WORDS[h % len(WORDS)]
+        words.append(word + ("합니다." if i % 8 == 7 else ""))
+    return " ".join(words) + "입니다."
 
 
 def respond(messages, params) -> str:

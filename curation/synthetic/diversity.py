@@ -35,9 +35,13 @@ def distinct_n(texts: Sequence[str], n: int) -> float:
 
 def coverage(topics: Mapping[str, Sequence[str]], used: Sequence[tuple[str, str]], task_types: Sequence[str],
              used_types: Sequence[str]) -> dict:
-    """Shares of the hierarchy's subtopics and of the wanted task types that the prompts use."""
+    """Shares of the hierarchy's subtopics (and the most a round of that many prompts could
+    cover) and of the wanted task types that the prompts use."""
     wanted = {(macro, sub) for macro, subs in topics.items() for sub in subs}
     hit = wanted & set(used)
+    # a round of fewer prompts than subtopics cannot cover them all: what it could reach
+    possible = min(1.0, len(used) / len(wanted)) if wanted else 0.0
     return {"subtopic_coverage": round(len(hit) / len(wanted), 4) if wanted else 0.0,
+            "subtopic_coverage_possible": round(possible, 4),
             "macro_topics_used": len({macro for macro, _ in hit}), "macro_topics": len(topics),
             "task_types_missing": sorted(set(task_types) - set(used_types))}

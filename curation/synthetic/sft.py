@@ -158,19 +158,29 @@ def responses(client: LLMClient, ready: Sequence[Conversation], settings: RoundS
 
 def curate(table: pa.Table) -> tuple[pa.Table, pa.Table, BatchStats]:
     """Generated conversations through the curation chain: PII redacted in every message, then
-    language ID and the heuristics on the conversation's text (as persona QA goes through them)."""
-    redacted_messages, texts = [], []
+    language ID on the conversation's text and the heuristics on what the assistant wrote (the
+    prompts' own layout, such as a closed-QA context block, is not web boilerplate)."""
+    redacted_messages, texts, answers = [], [], []
     for value in table.column("messages").to_pylist():
         messages = [{**m, "content": redact(m["content"])[0]} for m in json.loads(value)]
         redacted_messages.append(json.dumps(messages, ensure_ascii=False))
         texts.append("\n".join(m["content"] for m in messages))
+        answers.append("\n".join(m["content"] for m in messages if m["role"] == "assistant"))
     table = table.set_column(table.schema.get_field_index("messages"), "messages", pa.array(redacted_messages))
     table = table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts, pa.string()))
-    kept, rejected_language, language_stats = LanguageFilter().process(table)
-    kept, rejected_heuristics, heuristic_stats = HeuristicFilter().process(kept)
+    kept, rejected_language, _ = LanguageFilter().process(table.append_column("answer", pa.array(answers)))
+    full_text = kept.column("text")
+    answers_only = kept.set_column(kept.schema.get_field_index("text"), "text", kept.column("answer"))
+    kept_answers, rejected_heuristics, _ = HeuristicFilter().process(answers_only)
+    # the rejects and the kept rows carry the whole conversation again
+    by_id = dict(zip(kept.column("id").to_pylist(), full_text.to_pylist()))
+    rejected_heuristics = rejected_heuristics.set_column(
+        rejected_heuristics.schema.get_field_index("text"), "text",
+        pa.array([by_id[i] for i in rejected_heuristics.column("id").to_pylist()], pa.string()))
+    kept = kept_answers.set_column(kept_answers.schema.get_field_index("text"), "text",
+                                   pa.array([by_id[i] for i in kept_answers.column("id").to_pylist()], pa.string()))
     rejected = pa.concat_tables([rejected_language, rejected_heuristics])
-    keep_columns = RESPONSE_SCHEMA.names
-    kept = kept.select(keep_columns)
+    kept = kept.select(RESPONSE_SCHEMA.names)
     return kept, rejected, BatchStats.of(table.num_rows, kept, rejected)
 
 
@@ -203,10 +213,11 @@ def sft_conversations(scored: pa.Table, thresholds: AttributeThresholds) -> tupl
     passing, rejected, reasons, details = {}, [], [], []
     for row in rows:
         reason, detail = thresholds.reason(row)
+        scores = {name: row[name] for name in (*ATTRIBUTES, "weighted_score")}  # for kept-vs-rejected histograms
         if reason is not None:
             rejected.append(row)
             reasons.append(reason)
-            details.append(details_json(detail))
+            details.append(details_json({**detail, **scores}))
             continue
         best = passing.get(row["prompt_id"])
         if best is None or (row["weighted_score"], -row["response_index"]) > (best["weighted_score"],
@@ -214,12 +225,12 @@ def sft_conversations(scored: pa.Table, thresholds: AttributeThresholds) -> tupl
             if best is not None:
                 rejected.append(best)
                 reasons.append("not_best")
-                details.append(details_json({"chosen": row["id"], "weighted_score": best["weighted_score"]}))
+                details.append(details_json({"chosen": row["id"], **{name: best[name] for name in scores}}))
             passing[row["prompt_id"]] = row
         else:
             rejected.append(row)
             reasons.append("not_best")
-            details.append(details_json({"chosen": best["id"], "weighted_score": row["weighted_score"]}))
+            details.append(details_json({"chosen": best["id"], **scores}))
     kept = pa.Table.from_pylist(list(passing.values()), schema=scored.schema) if passing else scored.slice(0, 0)
     rejects = rejects_table(pa.Table.from_pylist(rejected, schema=scored.schema) if rejected else scored.slice(0, 0),
                             SFT_STAGE, reasons, details)
