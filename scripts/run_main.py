@@ -13,12 +13,14 @@ import sys
 import dagster as dg
 
 from assets.definitions import default_resources, defs
-from assets.partitions import persona_releases, unregistered_releases, web_snapshots
+from assets.partitions import generation_rounds, persona_releases, unregistered_releases, web_snapshots
 from curation.io import read_manifest
 
 # Step events go to the instance (and the UI) anyway; the console shows one line per stage.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
+
+MAIN_ROUND = "r1"
 
 def main() -> int:
     if not os.environ.get("DAGSTER_HOME"):
@@ -38,12 +40,15 @@ def main() -> int:
     if unregistered_releases(personas, instance):
         instance.add_dynamic_partitions(persona_releases.name, unregistered_releases(personas, instance))
     releases = personas.local_releases()
+    # One instruction-data generation round (skipped, like the synthetic jobs, without endpoints).
+    if not instance.has_dynamic_partition(generation_rounds.name, MAIN_ROUND):
+        instance.add_dynamic_partitions(generation_rounds.name, [MAIN_ROUND])
     runs, failed_checks, checks_run = [], [], 0
     # Curate up to dedup, train the models (their negatives are the web documents), then score.
     # The synthetic jobs need an LLM endpoint; without one their assets are skipped, not failed.
     plan = (("web_curation", snapshots), ("personas_curation", releases), ("train_models", [None]),
             ("web_scoring", snapshots), ("personas_scoring", releases),
-            ("web_synthetic", snapshots), ("personas_synthetic", releases))
+            ("web_synthetic", snapshots), ("personas_synthetic", releases), ("instruct_round", [MAIN_ROUND]))
     for job_name, keys in plan:
         job = defs.resolve_job_def(job_name)
         for key in keys:
