@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from curation.decontaminate import Decontaminator, match_metadata
 from curation.dedup.engine import EXACT_STAGE, FUZZY_STAGE, dedup_settings
 from curation.extract import HtmlTextExtractor
 from curation.heuristics import FILTER_CLASSES, HeuristicFilter, default_filters
@@ -120,15 +121,30 @@ QUALITY_FILTERED = StageSpec(
     checks=frozenset({"language_purity"}), cli_aliases=("quality",), cli_help="adds quality_score, quality_bucket",
 )
 
+DECONTAMINATED = StageSpec(
+    name=Decontaminator.name, build=_of(Decontaminator),
+    parameters=parameters_of(Decontaminator, help={
+        "benchmark": "benchmark files (JSONL, Parquet or hf:// datasets; Korean suites: curation.decontaminate."
+                     "KOREAN_SUITES)",
+        "fields": "row fields that are benchmark text (default: every string field)",
+        "mode": "reject: drop the document; cut: remove the matched span and cut_margin around it"}),
+    description="Documents that contain benchmark text (character n-grams of normalised text, stems shared by many "
+                "items ignored) are rejected as benchmark_overlap, or have the span cut out.",
+    preview=("id", "benchmark_match", "text"), extra_metadata=match_metadata, cli_aliases=("decontaminate",),
+    cli_help="drop or cut documents that contain benchmark text; adds benchmark_match",
+)
+
 # The chain after a source's documents, in order, then the scoring stages that need models.
 CURATION_CHAIN = (PII_REDACTED, LANGUAGE_FILTERED, HEURISTIC_FILTERED, EXACT_DEDUPLICATED, FUZZY_DEDUPLICATED)
 SCORING_CHAIN = (PERPLEXITY_FILTERED, QUALITY_FILTERED)
 STAGES = (EXTRACTED_TEXT, *CURATION_CHAIN, *SCORING_CHAIN)
-DOCUMENT_STAGES = tuple(spec for spec in STAGES if spec.kind == "document")
+# Stages run from the CLI (and by the release) rather than in every source's chain.
+STANDALONE = (DECONTAMINATED,)
+DOCUMENT_STAGES = (*(spec for spec in STAGES if spec.kind == "document"), *STANDALONE)
 
 
 def spec_named(name: str) -> StageSpec:
-    for spec in STAGES:
+    for spec in (*STAGES, *STANDALONE):
         if name == spec.name or name in spec.cli_aliases:
             return spec
     raise KeyError(f"no stage named {name!r}; stages: {[s.name for s in STAGES]}")
