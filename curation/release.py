@@ -1,0 +1,282 @@
+"""A training-ready release from curated sources: cross-source dedup (synthetic copies of web
+and persona documents), benchmark decontamination, a blend by weight, a deterministic global
+shuffle in bounded memory, fixed-size Parquet shards, token counts and a dataset card.
+
+Every step streams batches; the only state held whole is one shuffle bucket (a release's
+rows / `buckets`) at a time, and the dedup index (on disk, in the work folder).
+
+- Cross-source dedup: the original sources (web, personas) go into a temporary dedup index
+  first; the synthetic sources (rephrased web, persona QA, SFT conversations) are then
+  deduplicated against them with our exact + MinHash dedup. A synthetic document whose
+  duplicate is an original is a `cross_source_duplicate` reject, unless `keep_synthetic_copies`.
+- Blend: a weight per source multiplies its documents: 1.0 takes each once, 0.5 a
+  deterministic half (by a hash of the seed and the id), 2.0 each twice. Copies get the id
+  `ID#k` for k > 0.
+- Shuffle: each copy's key is a 64-bit hash of (seed, id, copy); rows go to spill files by
+  key % buckets, then each bucket is sorted by key and written in order: the same seed gives
+  the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curation.dedup.engine import dedup_settings, deduplicate_partition
+from curation.dedup.index import DedupIndex
+from curation.documents import details_json, rejects_table
+
+RELEASE_SCHEMA = pa.schema([
+    pa.field("id", pa.string()), pa.field("text", pa.string()), pa.field("source", pa.string()),
+    pa.field("snapshot", pa.string()), pa.field("licence", pa.string()), pa.field("tokens", pa.int64()),
+])
+ORIGINAL, SYNTHETIC = "original", "synthetic"
+
+
+@dataclass
+class ReleaseSource:
+    """One input: its name in the blend, where its batches come from, its licence, whether it is
+    generated from another source's documents (deduplicated against the originals)."""
+
+    name: str
+    batches: Callable[[], Iterable[pa.Table]]  # called once per pass
+    licence: str
+    kind: str = ORIGINAL
+    partitions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReleaseStats:
+    documents_in: Counter = field(default_factory=Counter)
+    tokens_in: Counter = field(default_factory=Counter)
+    documents_out: Counter = field(default_factory=Counter)
+    tokens_out: Counter = field(default_factory=Counter)
+    rejects: Counter = field(default_factory=Counter)  # (source, reason) as "source:reason"
+    decontamination: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: dict(getattr(self, name)) for name in ("documents_in", "tokens_in", "documents_out",
+                                                             "tokens_out", "rejects", "decontamination")}
+
+
+def _unit(seed: int, key: str) -> float:
+    digest = hashlib.blake2b(f"{seed}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2**64
+
+
+def _key(seed: int, key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"k{seed}\0{key}".encode(), digest_size=8).digest(), "little")
+
+
+def copies(weight: float, seed: int, doc_id: str) -> int:
+    """How many times a document goes into the blend: floor(weight), plus one with probability
+    frac(weight), decided by a hash of the seed and the id."""
+    whole = int(weight)
+    return whole + (1 if _unit(seed, doc_id) < weight - whole else 0)
+
+
+def _documents(table: pa.Table, source: ReleaseSource) -> pa.Table:
+    """id, text, source, snapshot of a source's batch (SFT conversations rendered as text)."""
+    if "text" not in table.column_names and "messages" in table.column_names:
+        texts = ["\n\n".join(m["content"] for m in json.loads(value))
+                 for value in table.column("messages").to_pylist()]
+        table = table.append_column("text", pa.array(texts, pa.string()))
+    n = table.num_rows
+    snapshot = table.column("snapshot") if "snapshot" in table.column_names else pa.nulls(n, pa.string())
+    return pa.table({"id": table.column("id").cast(pa.string()), "text": table.column("text").cast(pa.string()),
+                     "source": pa.array([source.name] * n, pa.string()), "snapshot": snapshot.cast(pa.string()),
+                     "licence": pa.array([source.licence] * n, pa.string())})
+
+
+class Tokenizer:
+    """Token counts with a SentencePiece model (the perplexity model's `sp.model` by default)."""
+
+    def __init__(self, model_path: str) -> None:
+        import sentencepiece
+
+        self.path = model_path
+        self.processor = sentencepiece.SentencePieceProcessor(model_file=model_path)
+
+    def count(self, texts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in self.processor.encode(list(texts))]
+
+
+def cross_source_duplicates(sources: Sequence[ReleaseSource], work: str) -> dict[str, tuple[str, str]]:
+    """Synthetic document id -> (original id, reason) for synthetic documents that duplicate an
+    original one, by our exact + MinHash dedup (originals indexed first)."""
+    originals = [s for s in sources if s.kind == ORIGINAL]
+    synthetic = [s for s in sources if s.kind == SYNTHETIC]
+    if not originals or not synthetic:
+        return {}
+    settings = dedup_settings()
+    index = DedupIndex.open(os.path.join(work, "release_index"), settings.layout())
+
+    def read(group: Sequence[ReleaseSource], prefix: str):
+        # ids tagged by side, so that a match's target says whether it is an original
+        def batches():
+            for source in group:
+                for batch in source.batches():
+                    table = _documents(batch, source)
+                    tagged = pc.binary_join_element_wise(prefix, table.column("id"), "")
+                    yield pa.table({"id": tagged, "text": table.column("text")})
+        return batches
+
+    spill = os.path.join(work, "dedup_spill")
+    deduplicate_partition(read(originals, "o:"), "originals", settings, index=index, add=True, spill=spill)
+    result = deduplicate_partition(read(synthetic, "s:"), "synthetic", settings, index=index, earlier=["originals"],
+                                   add=False, spill=spill)
+    found = {row: (target[2:], reason) for row, (target, reason) in result.duplicates().items()
+             if target.startswith("o:")}
+    if not found:
+        return {}
+    ids, position = {}, 0  # rows are positions in the synthetic stream
+    for source in synthetic:
+        for batch in source.batches():
+            for doc_id in batch.column("id").cast(pa.string()).to_pylist():
+                if position in found:
+                    ids[doc_id] = found[position]
+                position += 1
+    return ids
+
+
+@dataclass(frozen=True)
+class BlendSettings:
+    weights: Mapping[str, float] = field(default_factory=dict)  # per source; missing: 1.0
+    seed: int = 0
+    buckets: int = 16
+    keep_synthetic_copies: bool = False
+
+
+def assemble(sources: Sequence[ReleaseSource], settings: BlendSettings, write: Callable[[pa.Table], None],
+             write_rejects: Callable[[pa.Table], None], tokenizer: Tokenizer | None = None,
+             decontaminator=None, work_dir: str | None = None,
+             progress: Callable[[str], None] | None = None) -> ReleaseStats:
+    """Stream the release: `write` gets the shuffled rows (RELEASE_SCHEMA) in order, bucket by
+    bucket; `write_rejects` every dropped document with its stage and reason."""
+    stats = ReleaseStats()
+    work = work_dir or tempfile.mkdtemp(prefix="release-")
+    os.makedirs(work, exist_ok=True)
+    spill = os.path.join(work, "buckets")
+    shutil.rmtree(spill, ignore_errors=True)
+    os.makedirs(spill)
+    try:
+        duplicates = {} if settings.keep_synthetic_copies else cross_source_duplicates(sources, work)
+        writers: dict[int, pq.ParquetWriter] = {}
+        spill_schema = RELEASE_SCHEMA.append(pa.field("key", pa.uint64()))
+        for source in sources:
+            weight = float(settings.weights.get(source.name, 1.0))
+            for batch in source.batches():
+                table = _documents(batch, source)
+                tokens = tokenizer.count(table.column("text").to_pylist()) if tokenizer else [0] * table.num_rows
+                table = table.append_column("tokens", pa.array(tokens, pa.int64()))
+                stats.documents_in[source.name] += table.num_rows
+                stats.tokens_in[source.name] += sum(tokens)
+                table = _drop(table, duplicates, source, stats, write_rejects)
+                if decontaminator is not None and table.num_rows:
+                    kept, rejected, batch_stats = decontaminator.process(table)
+                    for name, count in batch_stats.extra.items():
+                        stats.decontamination[name.removeprefix("matches.")] += count
+                    for reason, count in batch_stats.rejects_by_reason.items():
+                        stats.rejects[f"{source.name}:{reason}"] += count
+                    write_rejects(rejected)
+                    table = kept.select(RELEASE_SCHEMA.names)
+                _spill(table, weight, settings, source, writers, spill, spill_schema)
+            if progress:
+                progress(f"release: {source.name}: {stats.documents_in[source.name]:,} documents, "
+                         f"{stats.tokens_in[source.name]:,} tokens read")
+        for writer in writers.values():
+            writer.close()
+        for bucket in sorted(writers):
+            rows = pq.read_table(os.path.join(spill, f"{bucket:05d}.parquet"))
+            rows = rows.sort_by([("key", "ascending"), ("id", "ascending")]).drop_columns(["key"])
+            for name, count in Counter(rows.column("source").to_pylist()).items():
+                stats.documents_out[name] += count
+            for name, tokens in zip(rows.column("source").to_pylist(), rows.column("tokens").to_pylist()):
+                stats.tokens_out[name] += tokens
+            write(rows)
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+        if work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return stats
+
+
+def _drop(table: pa.Table, duplicates: Mapping[str, tuple[str, str]], source: ReleaseSource, stats: ReleaseStats,
+          write_rejects: Callable[[pa.Table], None]) -> pa.Table:
+    if source.kind != SYNTHETIC or not duplicates:
+        return table
+    ids = table.column("id").to_pylist()
+    drop = np.array([doc_id in duplicates for doc_id in ids], dtype=bool)
+    if not drop.any():
+        return table
+    dropped = table.filter(pa.array(drop))
+    details = [details_json({"duplicate_of": duplicates[i][0], "match": duplicates[i][1]})
+               for i in dropped.column("id").to_pylist()]
+    write_rejects(rejects_table(dropped, "release", ["cross_source_duplicate"] * dropped.num_rows, details))
+    stats.rejects[f"{source.name}:cross_source_duplicate"] += dropped.num_rows
+    return table.filter(pa.array(~drop))
+
+
+def _spill(table: pa.Table, weight: float, settings: BlendSettings, source: ReleaseSource,
+           writers: dict[int, pq.ParquetWriter], folder: str, schema: pa.Schema) -> None:
+    """Each document's copies, keyed for the shuffle, into their buckets' spill files."""
+    rows, keys = [], []
+    for position, doc_id in enumerate(table.column("id").to_pylist()):
+        for copy in range(copies(weight, settings.seed, f"{source.name}\0{doc_id}")):
+            rows.append(position)
+            keys.append((copy, _key(settings.seed, f"{source.name}\0{doc_id}\0{copy}")))
+    if not rows:
+        return
+    picked = table.take(pa.array(rows, pa.int64()))
+    ids = [doc_id if copy == 0 else f"{doc_id}#{copy}" for doc_id, (copy, _) in zip(picked.column("id").to_pylist(),
+                                                                                     keys)]
+    picked = picked.set_column(0, "id", pa.array(ids, pa.string()))
+    key_values = np.array([key for _, key in keys], dtype=np.uint64)
+    picked = picked.append_column("key", pa.array(key_values, pa.uint64()))
+    buckets = key_values % np.uint64(settings.buckets)
+    for bucket in np.unique(buckets).tolist():
+        part = picked.filter(pa.array(buckets == bucket))
+        if bucket not in writers:
+            writers[bucket] = pq.ParquetWriter(os.path.join(folder, f"{bucket:05d}.parquet"), schema)
+        writers[bucket].write_table(part.cast(schema))
+
+
+def dataset_card(name: str, stats: ReleaseStats, sources: Sequence[ReleaseSource], settings: BlendSettings,
+                 lineage: Mapping[str, Any], tokenizer: str, shards: int) -> str:
+    """README.md of the release: sources and licences, documents and tokens before and after the
+    blend, rejects, decontamination hits, lineage."""
+    rows = "\n".join(
+        f"| {s.name} | {s.licence} | {settings.weights.get(s.name, 1.0)} | {stats.documents_in[s.name]:,} | "
+        f"{stats.tokens_in[s.name]:,} | {stats.documents_out[s.name]:,} | {stats.tokens_out[s.name]:,} |"
+        for s in sources)
+    rejects = "\n".join(f"| {k} | {v:,} |" for k, v in sorted(stats.rejects.items())) or "| (none) | 0 |"
+    hits = "\n".join(f"| {k} | {v:,} |" for k, v in sorted(stats.decontamination.items())) or "| (none) | 0 |"
+    inputs = "\n".join(f"- {s.name}: {', '.join(s.partitions) or '-'}" for s in sources)
+    return (f"# Korean training release `{name}`\n\n"
+            f"{sum(stats.documents_out.values()):,} documents, {sum(stats.tokens_out.values()):,} tokens "
+            f"({tokenizer}), {shards} Parquet shards (`text` and metadata), shuffled with seed {settings.seed}. "
+            "Load: `datasets.load_dataset(\"parquet\", data_dir=...)`.\n\n"
+            "| source | licence | weight | documents in | tokens in | documents out | tokens out |\n"
+            f"|---|---|---|---|---|---|---|\n{rows}\n\n"
+            f"## Rejects (by source and reason)\n\n| source:reason | documents |\n|---|---|\n{rejects}\n\n"
+            f"## Decontamination hits\n\n| benchmark | documents |\n|---|---|\n{hits}\n\n"
+            f"## Lineage\n\nPartitions that went in:\n{inputs}\n\n"
+            f"Code and model versions: `{json.dumps(dict(lineage), ensure_ascii=False, sort_keys=True)}`\n")
+
+
+def batches_of(tables: Iterator[pa.Table] | Iterable[pa.Table]) -> Callable[[], Iterable[pa.Table]]:
+    """A re-readable source over tables already in memory (tests, small inputs)."""
+    tables = list(tables)
+    return lambda: iter(tables)

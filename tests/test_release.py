@@ -1,0 +1,121 @@
+"""The release assembly: cross-source dedup, blend weights, deterministic shuffle, token counts,
+accounting per source, decontamination hits and the card."""
+
+import hashlib
+import json
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from curation.decontaminate import Decontaminator
+from curation.release import (
+    ORIGINAL,
+    SYNTHETIC,
+    BlendSettings,
+    ReleaseSource,
+    Tokenizer,
+    assemble,
+    batches_of,
+    copies,
+    dataset_card,
+)
+
+from hostile import PROSE
+
+WORDS = ["서울시는", "올해", "하반기부터", "대중교통", "요금", "체계를", "개편한다고", "밝혔다", "시민들은", "변화를",
+         "환영했다", "정부는", "새로운", "정책을", "발표하며", "지역", "경제의", "회복을", "기대한다고", "말했다"]
+
+
+def text(i: int, words: int = 60) -> str:
+    """A distinct Korean-looking document per i: common words between two-syllable words drawn by hash."""
+    out = []
+    for k in range(words):
+        h = int(hashlib.sha256(f"{i}-{k}".encode()).hexdigest()[:8], 16)
+        word = WORDS[h % len(WORDS)] if k % 3 == 0 else chr(0xAC00 + h % 11172) + chr(0xAC00 + (h >> 14) % 11172)
+        out.append(word + ("." if k % 9 == 8 else ""))
+    return " ".join(out) + f" 문서 번호 {i}번."
+
+
+def table(prefix: str, n: int, start: int = 0) -> pa.Table:
+    return pa.table({"id": [f"{prefix}{i}" for i in range(start, start + n)],
+                     "text": [text(i) for i in range(start, start + n)], "snapshot": ["s1"] * n})
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    import sentencepiece
+
+    folder = tmp_path_factory.mktemp("sp")
+    corpus = folder / "corpus.txt"
+    corpus.write_text("\n".join([PROSE] * 200), encoding="utf-8")
+    sentencepiece.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(folder / "sp"), vocab_size=58,
+                                             character_coverage=0.9995, minloglevel=2)
+    return Tokenizer(str(folder / "sp.model"))
+
+
+def sources():
+    web = table("web-", 300)
+    # a rephrased copy of web-3 (the same text, another id) and new synthetic documents
+    copy_of_web = pa.table({"id": ["syn-copy"], "text": [text(3)], "snapshot": ["s1"]})
+    synthetic = pa.concat_tables([copy_of_web, table("syn-", 199, start=1000)])
+    return [ReleaseSource("web", batches_of([web]), "CC BY 4.0 (Common Crawl terms)", ORIGINAL, ["s1"]),
+            ReleaseSource("personas", batches_of([table("per-", 100, start=2000)]), "CC BY 4.0", ORIGINAL),
+            ReleaseSource("rephrased", batches_of([synthetic]), "as its source", SYNTHETIC)]
+
+
+def run(settings, tokenizer=None, decontaminator=None, srcs=None):
+    out, rejects = [], []
+    stats = assemble(srcs or sources(), settings, out.append, rejects.append, tokenizer, decontaminator)
+    return pa.concat_tables(out), (pa.concat_tables(rejects) if rejects else None), stats
+
+
+def test_cross_source_copy_removed_weights_and_counts(tokenizer):
+    settings = BlendSettings(weights={"web": 1.0, "personas": 2.0, "rephrased": 0.5}, seed=7, buckets=4)
+    rows, rejects, stats = run(settings, tokenizer)
+    assert rejects.column("id").to_pylist() == ["syn-copy"]
+    assert rejects.column("reason").to_pylist() == ["cross_source_duplicate"]
+    assert json.loads(rejects.column("details")[0].as_py())["duplicate_of"] == "web-3"
+    by_source = {s: rows.filter(pc.equal(rows.column("source"), s)).num_rows for s in ("web", "personas",
+                                                                                                "rephrased")}
+    assert by_source["web"] == 300 and by_source["personas"] == 200  # weight 2: each twice
+    assert 199 * 0.5 - 25 <= by_source["rephrased"] <= 199 * 0.5 + 25  # a deterministic half, within 25
+    assert stats.documents_in == {"web": 300, "personas": 100, "rephrased": 200}
+    assert stats.documents_out == by_source
+    assert stats.tokens_in["web"] == sum(tokenizer.count([text(i) for i in range(300)])) > 0
+    assert sum(stats.tokens_out.values()) == sum(rows.column("tokens").to_pylist())
+    assert len(set(rows.column("id").to_pylist())) == rows.num_rows  # copies get their own ids
+    assert set(rows.column("licence").to_pylist()) == {"CC BY 4.0 (Common Crawl terms)", "CC BY 4.0", "as its source"}
+
+
+def test_the_same_seed_gives_the_same_rows_and_another_seed_another_order():
+    a, _, _ = run(BlendSettings(seed=1))
+    b, _, _ = run(BlendSettings(seed=1))
+    c, _, _ = run(BlendSettings(seed=2))
+    assert a.equals(b)
+    assert a.column("id").to_pylist() != c.column("id").to_pylist()
+    assert sorted(a.column("id").to_pylist()) == sorted(c.column("id").to_pylist())  # weight 1: the same documents
+    # shuffled across sources, not one source after the other
+    first = a.column("source").to_pylist()[:50]
+    assert len(set(first)) == 3
+
+
+def test_keep_synthetic_copies_keeps_the_copy():
+    rows, rejects, _ = run(BlendSettings(keep_synthetic_copies=True))
+    assert rejects is None and "syn-copy" in rows.column("id").to_pylist()
+
+
+def test_decontamination_hits_are_counted_and_rejected(tmp_path):
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"id": "b1", "question": text(10)}, ensure_ascii=False) + "\n")
+    rows, rejects, stats = run(BlendSettings(), decontaminator=Decontaminator([str(bench)]))
+    assert "web-10" in rejects.column("id").to_pylist() and "web-10" not in rows.column("id").to_pylist()
+    assert stats.decontamination == {"bench": 1} and stats.rejects["web:benchmark_overlap"] == 1
+    card = dataset_card("v1", stats, sources(), BlendSettings(), {"web/quality_filtered": "3-abc"}, "sp.model", 2)
+    assert "| bench | 1 |" in card and "web/quality_filtered" in card and "CC BY 4.0" in card
+
+
+def test_copies_follow_the_weight():
+    assert [copies(2.0, 0, str(i)) for i in range(5)] == [2] * 5
+    assert sum(copies(0.25, 0, str(i)) for i in range(4000)) == pytest.approx(1000, abs=80)
+    assert sum(copies(0.0, 0, str(i)) for i in range(100)) == 0
