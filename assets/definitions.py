@@ -6,8 +6,9 @@ import dagster as dg
 from assets.automation import monthly_persona_schedule, monthly_web_schedule, new_release_sensor, new_snapshot_sensor
 from assets.instruct import instruct_assets
 from assets.models import perplexity_model, quality_model
-from assets.partitions import generation_rounds, persona_releases, web_snapshots
+from assets.partitions import generation_rounds, persona_releases, release_names, web_snapshots
 from assets.personas import PERSONA_DOCUMENTS, persona_documents, persona_rows
+from assets.release import release_assets
 from assets.stages import stage_assets
 from assets.synthetic import PERSONA_QA, persona_qa, rephrased
 from assets.web import EXTRACTED_TEXT, cc_selection, warc_records
@@ -57,6 +58,9 @@ web_synthetic_job = _job("web_synthetic", [rephrased], web_snapshots,
 instruct_round_job = _job("instruct_round", instruct_assets, generation_rounds,
                           "One generation round of instruction data: prompts, responses and dialogues, reward scores, "
                           "SFT conversations and preference pairs (skipped without LLM endpoints).")
+assemble_release_job = _job("assemble_release", release_assets, release_names,
+                            "A training release from every committed partition of each source: cross-source dedup, "
+                            "decontamination, blend, shuffle, shards, token counts, dataset card.")
 personas_synthetic_job = _job("personas_synthetic", synthetic_persona_assets, persona_releases,
                               "Persona-grounded QA of one release, then its curation chain (skipped without an "
                               "LLM endpoint).")
@@ -84,9 +88,10 @@ def default_resources() -> dict:
 
 defs = dg.Definitions(
     assets=[*web_assets, *persona_assets, *model_assets, *web_scoring, *persona_scoring, rephrased,
-            *synthetic_persona_assets, *instruct_assets],
+            *synthetic_persona_assets, *instruct_assets, *release_assets],
     jobs=[web_curation_job, personas_curation_job, train_models_job, web_scoring_job, personas_scoring_job,
-          web_synthetic_job, personas_synthetic_job, web_snapshot_job, personas_release_job, instruct_round_job],
+          web_synthetic_job, personas_synthetic_job, web_snapshot_job, personas_release_job, instruct_round_job,
+          assemble_release_job],
     sensors=[new_snapshot_sensor(web_snapshot_job), new_release_sensor(personas_release_job)],
     schedules=[monthly_web_schedule(web_snapshot_job), monthly_persona_schedule(personas_release_job)],
     resources=default_resources(),

@@ -14,6 +14,8 @@ persona_releases = dg.DynamicPartitionsDefinition(name="persona_releases")
 # Instruction-data generation rounds, named by the user (r1, r2, ...): Add partition in the UI,
 # or `dagster asset materialize --partition r1` after registering it.
 generation_rounds = dg.DynamicPartitionsDefinition(name="generation_rounds")
+# Training releases, named by the user (e.g. 2026-12): each assembles every committed partition.
+release_names = dg.DynamicPartitionsDefinition(name="release_names")
 
 
 def unregistered_releases(releases: PersonaReleases, instance: dg.DagsterInstance) -> list[str]:

@@ -159,13 +159,13 @@ class BlendSettings:
     keep_synthetic_copies: bool = False
 
 
-def assemble(sources: Sequence[ReleaseSource], settings: BlendSettings, write: Callable[[pa.Table], None],
-             write_rejects: Callable[[pa.Table], None], tokenizer: Tokenizer | None = None,
-             decontaminator=None, work_dir: str | None = None,
-             progress: Callable[[str], None] | None = None) -> ReleaseStats:
-    """Stream the release: `write` gets the shuffled rows (RELEASE_SCHEMA) in order, bucket by
-    bucket; `write_rejects` every dropped document with its stage and reason."""
-    stats = ReleaseStats()
+def assemble(sources: Sequence[ReleaseSource], settings: BlendSettings, stats: ReleaseStats,
+             tokenizer: Tokenizer | None = None, decontaminator=None, work_dir: str | None = None,
+             progress: Callable[[str], None] | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """The release as (rows, rejects) pairs: the shuffled rows (RELEASE_SCHEMA) in order, bucket
+    by bucket, and every dropped document with its stage and reason; `stats` fills as it goes."""
+    pending_rejects: list[pa.Table] = []
+    write_rejects = pending_rejects.append
     work = work_dir or tempfile.mkdtemp(prefix="release-")
     os.makedirs(work, exist_ok=True)
     spill = os.path.join(work, "buckets")
@@ -185,14 +185,16 @@ def assemble(sources: Sequence[ReleaseSource], settings: BlendSettings, write: C
                 stats.tokens_in[source.name] += sum(tokens)
                 table = _drop(table, duplicates, source, stats, write_rejects)
                 if decontaminator is not None and table.num_rows:
-                    kept, rejected, batch_stats = decontaminator.process(table)
+                    kept, contaminated, batch_stats = decontaminator.process(table)
                     for name, count in batch_stats.extra.items():
                         stats.decontamination[name.removeprefix("matches.")] += count
                     for reason, count in batch_stats.rejects_by_reason.items():
                         stats.rejects[f"{source.name}:{reason}"] += count
-                    write_rejects(rejected)
+                    write_rejects(contaminated)
                     table = kept.select(RELEASE_SCHEMA.names)
                 _spill(table, weight, settings, source, writers, spill, spill_schema)
+                while pending_rejects:
+                    yield RELEASE_SCHEMA.empty_table(), pending_rejects.pop(0)
             if progress:
                 progress(f"release: {source.name}: {stats.documents_in[source.name]:,} documents, "
                          f"{stats.tokens_in[source.name]:,} tokens read")
@@ -205,12 +207,11 @@ def assemble(sources: Sequence[ReleaseSource], settings: BlendSettings, write: C
                 stats.documents_out[name] += count
             for name, tokens in zip(rows.column("source").to_pylist(), rows.column("tokens").to_pylist()):
                 stats.tokens_out[name] += tokens
-            write(rows)
+            yield rows, rejects_table(rows.slice(0, 0), "release", [], [])
     finally:
         shutil.rmtree(spill, ignore_errors=True)
         if work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
-    return stats
 
 
 def _drop(table: pa.Table, duplicates: Mapping[str, tuple[str, str]], source: ReleaseSource, stats: ReleaseStats,

@@ -14,6 +14,7 @@ from curation.release import (
     SYNTHETIC,
     BlendSettings,
     ReleaseSource,
+    ReleaseStats,
     Tokenizer,
     assemble,
     batches_of,
@@ -65,9 +66,11 @@ def sources():
 
 
 def run(settings, tokenizer=None, decontaminator=None, srcs=None):
-    out, rejects = [], []
-    stats = assemble(srcs or sources(), settings, out.append, rejects.append, tokenizer, decontaminator)
-    return pa.concat_tables(out), (pa.concat_tables(rejects) if rejects else None), stats
+    stats = ReleaseStats()
+    pairs = list(assemble(srcs or sources(), settings, stats, tokenizer, decontaminator))
+    rows = pa.concat_tables([r for r, _ in pairs if r.num_rows])
+    rejects = [j for _, j in pairs if j.num_rows]
+    return rows, (pa.concat_tables(rejects) if rejects else None), stats
 
 
 def test_cross_source_copy_removed_weights_and_counts(tokenizer):
