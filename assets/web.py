@@ -49,7 +49,7 @@ def cc_selection(context: dg.AssetExecutionContext, corpus_store: CorpusStore,
                  crawl_index: CrawlIndex) -> dg.MaterializeResult:
     snapshot = context.partition_key
     path = crawl_index.snapshot_path(snapshot) if crawl_index.enabled else None
-    if path is None or snapshot not in crawl_index.snapshots():
+    if path is None or not crawl_index.has_snapshot(snapshot):
         why = "no index configured ($CURATION_CC_INDEX)" if path is None else f"no index files under {path}"
         context.log.info(f"{snapshot}: {why}; web/warc_records reads the inbox folder")
         return write_split(context, CC_SELECTION_SPEC, corpus_store, iter(()), lambda: 0,

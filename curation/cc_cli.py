@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from curation.io import AtomicTableWriter, iter_parquet_batches
+from curation.io import AtomicTableWriter, atomic_write_bytes, filesystem, iter_parquet_batches
 from curation.sources.cc_fetch import COMMON_CRAWL_HTTPS, FetchProgress, FetchSettings, write_fetched
 from curation.sources.cc_index import DEFAULT_LANGUAGES, DEFAULT_MIME, SELECTION_SCHEMA, SelectionStats, select_records
 
@@ -68,8 +68,9 @@ def cc_fetch(args: argparse.Namespace) -> str:
         summary = write_fetched(iter_parquet_batches([args.selection]), args.out, settings, client, progress)
     if summary.selected != total:
         raise RuntimeError(f"{args.selection}: {total} rows selected but {summary.selected} accounted for")
-    with open(os.path.join(args.out, "fetch.json"), "w", encoding="utf-8") as handle:
-        json.dump({**summary.as_dict(), "base": args.base}, handle, indent=2)
+    fs, _ = filesystem(args.out)
+    atomic_write_bytes(fs, os.path.join(args.out, "fetch.json"),
+                       json.dumps({**summary.as_dict(), "base": args.base}, indent=2).encode())
     print(progress.line(), file=sys.stderr)
     return (f"cc-fetch: {summary.selected:,} selected, {summary.fetched:,} fetched into {len(summary.files)} files "
             f"({summary.bytes:,} bytes), {summary.rejected:,} rejected (see rejects.parquet)")

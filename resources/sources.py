@@ -73,6 +73,8 @@ class CrawlIndex(dg.ConfigurableResource):
     mime: str = Field(default=DEFAULT_MIME, description="content_mime_detected to keep ('' for any)")
     concurrency: int = Field(default=16, description="range requests in flight per task")
     retries: int = Field(default=5, description="attempts after the first (5xx, SlowDown, timeouts)")
+    first_snapshot: str = Field(default="", description="the sensor registers only crawls named at or after this "
+                                                        "(e.g. CC-MAIN-2026-05): the real index holds ~100 crawls")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (index and base)")
 
     @property
@@ -83,7 +85,18 @@ class CrawlIndex(dg.ConfigurableResource):
         return snapshot_index_path(self.root, snapshot)
 
     def snapshots(self) -> list[str]:
-        return indexed_snapshots(self.root, self.storage_options or None) if self.enabled else []
+        """Crawls with index files under the root, from `first_snapshot` on."""
+        if not self.enabled:
+            return []
+        return [name for name in indexed_snapshots(self.root, self.storage_options or None)
+                if name >= self.first_snapshot]
+
+    def has_snapshot(self, snapshot: str) -> bool:
+        """Whether this one crawl has index files (without listing the others)."""
+        if not self.enabled:
+            return False
+        fs, path = filesystem(self.snapshot_path(snapshot), self.storage_options or None)
+        return fs.exists(path) and any(p.endswith(".parquet") for p in fs.find(path))
 
     def fetch_settings(self) -> FetchSettings:
         return FetchSettings(base=self.base, cache=self.cache or None, concurrency=self.concurrency,

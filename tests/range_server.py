@@ -22,8 +22,8 @@ FAULTS = ("503", "500", "truncated", "404", "timeout")
 
 
 class RangeServer:
-    def __init__(self, root: Path, timeout_sleep_s: float = 2.0) -> None:
-        self.root, self.timeout_sleep_s = Path(root), timeout_sleep_s
+    def __init__(self, root: Path, timeout_sleep_s: float = 2.0, ignore_range: bool = False) -> None:
+        self.root, self.timeout_sleep_s, self.ignore_range = Path(root), timeout_sleep_s, ignore_range
         self.requests: list[tuple[str, str | None]] = []
         self.faults: deque[str] = deque()
         self.lock = threading.Lock()
@@ -60,7 +60,7 @@ class RangeServer:
                     self._reply(404, b"not found")
                     return
                 data = path.read_bytes()
-                if wanted and wanted.startswith("bytes="):
+                if wanted and wanted.startswith("bytes=") and not server.ignore_range:
                     first, _, last = wanted[len("bytes="):].partition("-")
                     start, end = int(first), min(int(last), len(data) - 1)
                     body = data[start:end + 1]

@@ -42,6 +42,7 @@ def test_an_indexed_snapshot_is_fetched_by_range_and_accounted_for(tmp_path, mat
     assert selection.extra["mode"] == "index" and selection.rows_kept > 0
     assert records.rows_in == selection.rows_kept == records.rows_kept  # every selected record fetched
     assert records.extra["fetched"] == selection.rows_kept and records.extra["fetch_failed"] == 0
+    assert records.extra["bytes_fetched"] == selection.extra["bytes_to_fetch"] > 0
     assert read_manifest(store, "web/extracted_text", SNAPSHOT).rows_in == records.rows_kept
     # The same records, ids included, as curating the whole WARC files from an inbox folder.
     inbox = tmp_path / "inbox" / SNAPSHOT

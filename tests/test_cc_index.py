@@ -192,6 +192,31 @@ def test_a_request_that_times_out_is_retried(crawl):
     assert result.data is not None and result.attempts == 2
 
 
+def test_a_range_without_a_response_record_is_one_reject_and_a_server_ignoring_range_is_refused(crawl):
+    import zlib
+
+    first = crawl["warc_files"][0]
+    data = first.read_bytes()
+    rest = zlib.decompressobj(wbits=31)
+    rest.decompress(data)
+    warcinfo_length = len(data) - len(rest.unused_data)  # the file's first member: its warcinfo record
+    chosen = selection(crawl).slice(0, 2)
+    name = str(first.relative_to(crawl["root"]))
+    pointing_at_warcinfo = pa.table({"warc_filename": [name], "warc_record_offset": [0],
+                                     "warc_record_length": [warcinfo_length], "url": ["-"],
+                                     "content_languages": ["kor"], "content_mime_detected": ["text/html"]},
+                                    schema=chosen.schema)
+    stats = WarcFileStats()
+    triples = list(fetched_record_batches([pa.concat_tables([chosen, pointing_at_warcinfo])], SNAPSHOT, stats,
+                                          FetchSettings(base=f"file://{crawl['root']}/")))
+    kept = sum(k.num_rows for k, _, _ in triples)
+    rejected = pa.concat_tables([r for _, r, _ in triples])
+    assert kept == 2 and rejected.column("reason").to_pylist() == ["no_response_record"]
+    with RangeServer(crawl["root"], ignore_range=True) as server:
+        [result] = RangeFetcher(FetchSettings(base=server.base_url)).fetch_chunk(chosen.slice(0, 1))
+        assert result.data is None and "ignored the Range header" in result.error and len(server.requests) == 1
+
+
 def test_retries_give_up_after_the_limit(crawl):
     chosen = selection(crawl).slice(0, 1)
     with RangeServer(crawl["root"]) as server:

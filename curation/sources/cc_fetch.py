@@ -121,15 +121,16 @@ class _Http:
         if session is None:
             session = self.local.session = requests.Session()
         try:
-            response = session.get(url, headers={"Range": f"bytes={offset}-{offset + length - 1}"}, timeout=timeout)
+            with session.get(url, headers={"Range": f"bytes={offset}-{offset + length - 1}"}, timeout=timeout,
+                             stream=True) as response:
+                if response.status_code == 206:
+                    return response.content
+                if response.status_code == 200:
+                    # the server ignored Range: its body is the whole file (a WARC file is ~1 GB)
+                    raise FetchError("the server ignored the Range header (HTTP 200 with the whole file)", final=True)
+                raise FetchError(f"HTTP {response.status_code}", final=response.status_code not in RETRYABLE_STATUS)
         except requests.RequestException as error:  # timeouts, resets, bodies cut short mid-stream
             raise FetchError(f"{type(error).__name__}: {str(error)[:200]}") from error
-        if response.status_code == 206:
-            return response.content
-        if response.status_code == 200:  # a server that ignores Range sends the whole file
-            return response.content[offset:offset + length]
-        final = response.status_code not in RETRYABLE_STATUS
-        raise FetchError(f"HTTP {response.status_code}", final=final)
 
 
 class RangeFetcher:
@@ -224,7 +225,7 @@ class FetchProgress:
                 self.failed += 1
             else:
                 self.records += 1
-                self.bytes += len(item.data)
+                self.bytes += item.length  # the bytes may already be dropped (read on a worker)
                 self.cached += item.cached
         now = time.perf_counter()
         if self.report is not None and now - self._last >= self.every_s:
@@ -274,9 +275,27 @@ def _read_task(settings: FetchSettings, snapshot: str, chunk: pa.Table) -> tuple
                                    f"{item.error} (after {item.attempts} attempts; {settings.url(item.warc_filename)} "
                                    f"bytes {item.offset}-{item.offset + item.length - 1})"))
         else:
-            items += list(range_items(item.data, item.warc_filename, item.offset, snapshot, stats))
+            items.append(_one_item(list(range_items(item.data, item.warc_filename, item.offset, snapshot, stats)),
+                                   item, stats))
         item.data = item.data and b""  # only the outcome travels back
     return items, stats, fetched
+
+
+def _one_item(found: list, fetched: Fetched, stats: WarcFileStats):
+    """Exactly one row or reject per selected range, so that the selection accounts for the
+    records: its response row if it has one, else its first bad record, else a
+    `no_response_record` reject (a range pointing at a request, metadata or revisit record).
+    Anything more in the range (junk after the record) is counted, not a document."""
+    rows = [x for x in found if not isinstance(x, BadRecord)]
+    if len(found) > 1:
+        stats.bad_records_by_reason["extra_items_in_range"] += len(found) - 1
+    if rows:
+        return rows[0]
+    if found:
+        return found[0]
+    stats.bad_records_by_reason["no_response_record"] += 1
+    return BadRecord(fetched.warc_filename, fetched.offset, "no_response_record",
+                     "the range holds no response record")
 
 
 def fetched_record_batches(selection: Iterable[pa.Table], snapshot: str, stats: WarcFileStats,
@@ -322,6 +341,7 @@ def write_fetched(selection: Iterable[pa.Table], out_dir: str, settings: FetchSe
     os.makedirs(out_dir, exist_ok=True)
     fs, _ = filesystem(out_dir)
     summary = FetchSummary()
+    before = {name for name in os.listdir(out_dir) if name.startswith("part-") and name.endswith(".warc.gz")}
     rejects = AtomicTableWriter(os.path.join(out_dir, "rejects.parquet"))
     try:
         for number, fetched in enumerate(fetch_selection(selection, settings, client, progress)):
@@ -353,5 +373,7 @@ def write_fetched(selection: Iterable[pa.Table], out_dir: str, settings: FetchSe
     except BaseException:
         rejects.abort()
         raise
+    for stale in sorted(before - set(summary.files)):  # an earlier run's files that this run did not write
+        os.remove(os.path.join(out_dir, stale))
     return summary
 

@@ -76,7 +76,8 @@ def index_files(paths: Iterable[str], storage_options: dict[str, Any] | None = N
             matches = [inner] if fs.exists(inner) else []
         if not matches:
             raise CrawlIndexError(f"{path}: no index Parquet files there")
-        found += [m if protocol == "file" else f"{protocol}://{m}" for m in sorted(matches)]
+        # fsspec's HTTP filesystem keeps whole URLs as paths; the others drop the protocol
+        found += [m if protocol == "file" or "://" in m else f"{protocol}://{m}" for m in sorted(matches)]
     return found
 
 
