@@ -13,6 +13,8 @@ report "not evaluated" with the reason.
 """
 
 
+import json
+
 import dagster as dg
 import pyarrow as pa
 from pydantic import Field
@@ -168,7 +170,8 @@ def instruct_responses(context: dg.AssetExecutionContext, config: ResponsesConfi
     curated, curation_rejects, _ = curate(generated)
     _, turn_rejects = outcome_tables(failed, RESPONSE_SCHEMA, "instruct_turns")
     rejected = pa.concat_tables([turn_rejects, generation_rejects, curation_rejects])
-    answers = [text for text in curated.column("text").to_pylist()]
+    # the responses' own words: the last assistant turn, not the prompt or context they share
+    answers = [json.loads(m)[-1]["content"] for m in curated.column("messages").to_pylist()]
     extra = {"llm_usage": usage, "conversations": len(ready), "distinct_2": round(distinct_n(answers, 2), 4),
              "distinct_3": round(distinct_n(answers, 3), 4)}
     stats = BatchStats.of(curated.num_rows + rejected.num_rows, curated, rejected)
@@ -179,6 +182,7 @@ def instruct_responses(context: dg.AssetExecutionContext, config: ResponsesConfi
 class ScoreConfig(dg.Config):
     backend: str = Field(default="nim", description="nim: the reward endpoint (reward_llm); judge: the instruct "
                                                     "model (llm) as judge")
+    structured_output: bool = Field(default=True, description="judge: send a JSON-schema response_format")
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
 
 
@@ -194,7 +198,8 @@ def instruct_scored(context: dg.AssetExecutionContext, config: ScoreConfig, corp
     table = pa.concat_tables(list(corpus_store.iter_batches(manifest))) if manifest.rows_kept else \
         RESPONSE_SCHEMA.empty_table()
     with scorer_resource.client() as client:
-        scored, rejected = score(RewardScorer(client, config.backend), table, config.weights)
+        scored, rejected = score(RewardScorer(client, config.backend, structured_output=config.structured_output),
+                                 table, config.weights)
         usage = client.usage.as_dict()
     yield write_split(context, SCORED_SPEC, corpus_store, with_stats([(scored, rejected)]), lambda: table.num_rows,
                       upstream=KEYS["responses"], extra=lambda: {"backend": config.backend, "reward_usage": usage,

@@ -200,6 +200,7 @@ def write_chain(context: dg.AssetExecutionContext, store: CorpusStore, members: 
             for chained in chain_batches(stages, counted(), client):
                 for sink, split, seconds in zip(sinks, chained.splits, chained.seconds):
                     sink.add(split, seconds)
+                    sink.writer.keep_alive()  # every member's lease, rows or not
         rows_in = seen[0]
         wall = time.perf_counter() - start
         fused = [stage_key(member.key) for member in members]

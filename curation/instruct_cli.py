@@ -21,6 +21,7 @@ from curation.llm import API_KEY_ENV, LLMClient, LLMConfig
 from curation.synthetic.instruct import TASK_TYPES, TaskMix, topic_hierarchy
 from curation.synthetic.reward import DEFAULT_WEIGHTS, AttributeThresholds, RewardScorer, parse_bounds
 from curation.synthetic.sft import (
+    RESPONSE_SCHEMA,
     RoundSettings,
     conversations,
     curate,
@@ -32,6 +33,7 @@ from curation.synthetic.sft import (
     score,
     sft_conversations,
 )
+from curation.synthetic.tasks import outcome_tables
 
 
 def _endpoint(parser: argparse.ArgumentParser, prefix: str = "", required: bool = True) -> None:
@@ -49,6 +51,8 @@ def _bounds(parser: argparse.ArgumentParser) -> None:
                         help=f"weights of the weighted score (default {DEFAULT_WEIGHTS})")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--cache", default=None, help="response cache folder (a re-run asks nothing twice)")
+    parser.add_argument("--no-structured-output", dest="structured_output", action="store_false",
+                        help="judge: do not send response_format (servers without structured output)")
 
 
 def add_commands(commands) -> None:
@@ -108,6 +112,18 @@ def _read_rows(path: str) -> list[dict]:
     return rows
 
 
+def _text_rows(path: str) -> list[dict]:
+    """Rows with an id and a text (documents, personas); an input with any other row is an error
+    naming it, not a silent skip."""
+    if not path:
+        return []
+    rows = _read_rows(path)
+    bad = [r.get("id") for r in rows if r.get("_error") or r.get("id") is None or not isinstance(r.get("text"), str)]
+    if bad:
+        raise ValueError(f"{path}: {len(bad)} row(s) without an id and a text, e.g. {bad[:3]}")
+    return [{**r, "id": str(r["id"])} for r in rows]
+
+
 def _write(path: str, table: pa.Table, empty_schema: pa.Schema | None = None) -> None:
     writer = AtomicTableWriter(path)
     try:
@@ -126,7 +142,7 @@ def run_reward(args: argparse.Namespace) -> str:
     for row in rows:
         messages = row.get("messages")
         value = json.dumps(messages, ensure_ascii=False) if isinstance(messages, list) else messages
-        problem = row.get("_error") or ("no id" if not row.get("id") else messages_problem(value))
+        problem = row.get("_error") or ("no id" if row.get("id") is None else messages_problem(value))
         if problem:
             bad.append((row, problem))
         else:
@@ -134,8 +150,8 @@ def run_reward(args: argparse.Namespace) -> str:
     table = pa.Table.from_pylist(good) if good else pa.table({"id": pa.array([], pa.string()),
                                                               "messages": pa.array([], pa.string())})
     with _client(args.base_url, args.model, args) as client:
-        scored, score_rejects = score(RewardScorer(client, "judge" if args.judge else "nim"), table,
-                                      thresholds.weights)
+        scorer = RewardScorer(client, "judge" if args.judge else "nim", structured_output=args.structured_output)
+        scored, score_rejects = score(scorer, table, thresholds.weights)
     keep, reasons, details = [], [], []
     for position, row in enumerate(scored.to_pylist()):
         reason, detail = thresholds.reason(row)
@@ -167,18 +183,19 @@ def run_generate(args: argparse.Namespace) -> str:
     counts = {**TaskMix().counts(), **{k: int(v) for k, v in parse_mix(args.mix).items()}}
     settings = RoundSettings(mix=TaskMix(**counts), responses=args.responses, dialogues=args.dialogues,
                              dialogue_turns=args.turns)
-    documents = _read_rows(args.documents) if args.documents else []
-    personas = _read_rows(args.personas) if args.personas else []
+    documents = _text_rows(args.documents)
+    personas = _text_rows(args.personas)
     thresholds = _thresholds(args)
     with _client(args.base_url, args.model, args) as client:
         topics, origin = topic_hierarchy(client, args.topics, args.generate_topics)
         kept_prompts, prompt_rejects = prompts(client, topics, args.round, settings, documents)
-        ready, _ = conversations(client, kept_prompts.to_pylist(), personas, settings, args.round)
+        ready, failed = conversations(client, kept_prompts.to_pylist(), personas, settings, args.round)
         generated, response_rejects = responses(client, ready, settings)
         curated, curation_rejects, _ = curate(generated)
         judge = client if args.judge else _client(args.reward_base_url, args.reward_model, args)
         try:
-            scored, score_rejects = score(RewardScorer(judge, "judge" if args.judge else "nim"), curated,
+            scored, score_rejects = score(RewardScorer(judge, "judge" if args.judge else "nim",
+                                                       structured_output=args.structured_output), curated,
                                           thresholds.weights)
         finally:
             if judge is not client:
@@ -188,8 +205,9 @@ def run_generate(args: argparse.Namespace) -> str:
     os.makedirs(args.out_dir, exist_ok=True)
     _write(os.path.join(args.out_dir, "sft.parquet"), sft)
     _write(os.path.join(args.out_dir, "preference_pairs.parquet"), pair_table)
-    rejects = pa.concat_tables([prompt_rejects, response_rejects, curation_rejects, score_rejects, sft_rejects,
-                                pair_rejects])
+    _, turn_rejects = outcome_tables(failed, RESPONSE_SCHEMA, "instruct_turns")
+    rejects = pa.concat_tables([prompt_rejects, turn_rejects, response_rejects, curation_rejects, score_rejects,
+                                sft_rejects, pair_rejects])
     _write(os.path.join(args.out_dir, "rejects.parquet"), rejects, REJECT_SCHEMA)
     models = {"generator": args.model, "reward": args.model if args.judge else args.reward_model}
     with open(os.path.join(args.out_dir, "README.md"), "w", encoding="utf-8") as handle:

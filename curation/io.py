@@ -227,6 +227,11 @@ class PartitionWriter:
         else:
             self.lease.renew(every=LEASE_TTL_S / 3)
 
+    def keep_alive(self) -> None:
+        """Take or renew the partition's lease without writing (a fused chain's later stage may
+        receive no rows for a long while)."""
+        self._hold_lease()
+
     def _series(self, kind: str) -> _ShardSeries:
         self._hold_lease()
         if kind not in self._writers:

@@ -300,3 +300,16 @@ def test_generate_sft_cli_writes_sft_pairs_rejects_and_a_dataset_card(tmp_path):
     assert json.loads(sft.column("messages")[0].as_py())[-1]["role"] == "assistant"
     card = (tmp_path / "out" / "README.md").read_text()
     assert "acceptance" in card and "| dialogue |" in card and "reward `reward-model`" in card
+
+
+def test_a_python_answer_is_korean_outside_its_code_and_a_short_user_turn_passes():
+    from curation.llm import Completion
+    from curation.synthetic.instruct import check_response, check_user_turn
+
+    code = ("다음 함수는 리스트를 정렬해 돌려줍니다. 입력이 비어 있으면 빈 리스트를 돌려줍니다.\n```python\n"
+            "def sort_items(items):\n    result = sorted(items)\n    return result\n```")
+    done = check_response(None, Completion(code, "stop", 0, 0, False, "m"))
+    assert done.reason is None and "def sort_items" in done.text
+    english = "Here is the function.\n```python\ndef f(x):\n    return sorted(x)\n```"
+    assert check_response(None, Completion(english, "stop", 0, 0, False, "m")).reason == "not_korean"
+    assert check_user_turn(None, Completion("그럼 예시를 들어 줄래요?", "stop", 0, 0, False, "m")).reason is None

@@ -34,7 +34,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "하나 쓰세요." + _ONLY,
     ),
     "writing": (
-        "'{sub}'({macro})을 주제로 한 {genre}을(를) 써 달라는 요청을 하나 한국어로 쓰세요. 분량이나 어조 같은 "
+        "'{sub}'({macro})을(를) 주제로 한 {genre}을(를) 써 달라는 요청을 하나 한국어로 쓰세요. 분량이나 어조 같은 "
         "조건을 하나 넣으세요." + _ONLY,
         "AI 도우미에게 '{sub}'에 관한 {genre} 작성을 부탁하는 글을 한국어로 하나 쓰세요." + _ONLY,
     ),
@@ -45,11 +45,11 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         + "\n\n문서:\n{context}",
     ),
     "math": (
-        "{level} 수준의 수학 문제를 '{sub}'와 관련된 상황으로 하나 한국어로 만드세요. 풀이는 쓰지 마세요." + _ONLY,
-        "{level} 학생이 풀 수 있는, 답이 하나로 정해지는 수학 문제를 하나 쓰세요. 주제: {sub}." + _ONLY,
+        "{level} 수준의 수학 문제를 '{sub}'와(과) 관련된 상황으로 하나 한국어로 만드세요. 풀이는 쓰지 마세요." + _ONLY,
+        "{level} 수준의 학생이 풀 수 있는, 답이 하나로 정해지는 수학 문제를 하나 쓰세요. 주제: {sub}." + _ONLY,
     ),
     "python": (
-        "'{sub}'와 관련된 작은 작업을 하는 파이썬 함수를 작성해 달라는 프로그래밍 문제를 한국어로 하나 쓰세요. "
+        "'{sub}'와(과) 관련된 작은 작업을 하는 파이썬 함수를 작성해 달라는 프로그래밍 문제를 한국어로 하나 쓰세요. "
         "입력과 출력을 분명히 하세요." + _ONLY,
         "파이썬 초중급 개발자를 위한 코딩 문제를 하나 한국어로 쓰세요. 주제는 '{sub}'입니다." + _ONLY,
     ),
@@ -108,9 +108,11 @@ def topic_hierarchy(client: LLMClient | None = None, path: str = "", generate: b
         hierarchy.update(load_topics(path))
         origins.append("file")
     if generate and client is not None:
-        for macro, subs in generate_topics(client, macros, subtopics).items():
+        generated = generate_topics(client, macros, subtopics)
+        for macro, subs in generated.items():
             hierarchy.setdefault(macro, []).extend(s for s in subs if s not in hierarchy.get(macro, []))
-        origins.append("llm")
+        if generated:
+            origins.append("llm")
     if not hierarchy:
         return dict(TOPICS), "built-in"
     return hierarchy, "+".join(origins)
@@ -220,5 +222,22 @@ def response_tasks(conversations: Sequence[tuple[str, list[dict], dict]], respon
     return tasks
 
 
+_CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+USER_TURN_LIMITS = OutputLimits(min_chars=6, max_length_ratio=0.0, slack_chars=2000)
+
+
 def check_response(task: Task, completion: Completion) -> Checked:
-    return check_output(completion.text, completion.finish_reason, 0, limits=RESPONSE_LIMITS)
+    """An answer: Korean outside its code blocks (a Python answer is mostly code), long enough,
+    not cut off; the kept text keeps its code."""
+    checked = check_output(completion.text, completion.finish_reason, 0, limits=RESPONSE_LIMITS)
+    if checked.reason == "not_korean" and "```" in completion.text:
+        prose = _CODE_BLOCK.sub(" ", completion.text)
+        if check_output(prose, completion.finish_reason, 0, limits=OutputLimits(
+                min_chars=10, max_length_ratio=0.0, slack_chars=6000, min_hangul_ratio=0.5)).reason is None:
+            return Checked(checked.text, None, {**checked.details, "code_blocks": True})
+    return checked
+
+
+def check_user_turn(task: Task, completion: Completion) -> Checked:
+    """A simulated user's turn: Korean, at least a few words ("그럼 예시를 들어 줄래요?")."""
+    return check_output(completion.text, completion.finish_reason, 0, limits=USER_TURN_LIMITS)

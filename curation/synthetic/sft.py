@@ -23,6 +23,7 @@ from curation.stage import BatchStats
 from curation.synthetic.instruct import (
     TaskMix,
     check_response,
+    check_user_turn,
     generate_prompts,
     prompt_tasks,
     response_tasks,
@@ -118,7 +119,7 @@ def conversations(client: LLMClient, prompt_rows: Sequence[Mapping], personas: S
     while growing:
         # users speak (a dialogue's first turn too), then the assistant answers, until each has its turns
         needs_user = [c for c in growing if c[1] == [] or c[1][-1]["role"] == "assistant"]
-        for outcome in run_tasks(client, user_turn_tasks(needs_user), check=check_response):
+        for outcome in run_tasks(client, user_turn_tasks(needs_user), check=check_user_turn):
             conversation = next(c for c in needs_user if c[0] == outcome.task.id)
             if outcome.reason is not None:
                 failed.append(outcome)
