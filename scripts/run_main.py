@@ -13,7 +13,7 @@ import sys
 import dagster as dg
 
 from assets.definitions import default_resources, defs
-from assets.partitions import generation_rounds, persona_releases, unregistered_releases, web_snapshots
+from assets.partitions import generation_rounds, persona_releases, release_names, unregistered_releases, web_snapshots
 from curation.io import read_manifest
 
 # Step events go to the instance (and the UI) anyway; the console shows one line per stage.
@@ -21,6 +21,7 @@ QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 MAIN_ROUND = "r1"
+MAIN_RELEASE = "sample-release"
 
 def main() -> int:
     if not os.environ.get("DAGSTER_HOME"):
@@ -43,12 +44,16 @@ def main() -> int:
     # One instruction-data generation round (skipped, like the synthetic jobs, without endpoints).
     if not instance.has_dynamic_partition(generation_rounds.name, MAIN_ROUND):
         instance.add_dynamic_partitions(generation_rounds.name, [MAIN_ROUND])
+    # and a training release of everything curated
+    if not instance.has_dynamic_partition(release_names.name, MAIN_RELEASE):
+        instance.add_dynamic_partitions(release_names.name, [MAIN_RELEASE])
     runs, failed_checks, checks_run = [], [], 0
     # Curate up to dedup, train the models (their negatives are the web documents), then score.
     # The synthetic jobs need an LLM endpoint; without one their assets are skipped, not failed.
     plan = (("web_curation", snapshots), ("personas_curation", releases), ("train_models", [None]),
             ("web_scoring", snapshots), ("personas_scoring", releases),
-            ("web_synthetic", snapshots), ("personas_synthetic", releases), ("instruct_round", [MAIN_ROUND]))
+            ("web_synthetic", snapshots), ("personas_synthetic", releases), ("instruct_round", [MAIN_ROUND]),
+            ("assemble_release", [MAIN_RELEASE]))
     for job_name, keys in plan:
         job = defs.resolve_job_def(job_name)
         for key in keys:
@@ -82,6 +87,15 @@ def main() -> int:
     llm_missing = resources["llm"].unavailable_reason()
     if llm_missing:
         print(f"\nSynthetic assets (web/rephrased, synthetic/*) skipped: {llm_missing}")
+    try:
+        release = read_manifest(store.root, "release/training_release", MAIN_RELEASE)
+        folder = os.path.join(store.root, "release", "training_release", MAIN_RELEASE)
+        by_source = ", ".join(f"{k}={v}" for k, v in release.extra.get("documents_out", {}).items())
+        print(f"\nRelease {MAIN_RELEASE}: {release.rows_kept} documents ({by_source}), "
+              f"{sum(release.extra.get('tokens_out', {}).values())} tokens, {len(release.kept_shards)} shard(s)\n"
+              f"  card:   {os.path.join(folder, 'README.md')}")
+    except FileNotFoundError:
+        pass
     print(f"\nStore:         {store.root}")
     print(f"Dagster home:  {os.environ['DAGSTER_HOME']} (runs recorded there)")
     print("Browse:        bash scripts/ui.sh  ->  http://127.0.0.1:3000")
