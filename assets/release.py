@@ -100,7 +100,7 @@ def training_release(context: dg.AssetExecutionContext, config: ReleaseConfig, c
                                                                                  for s in sources}})
     manifest = corpus_store.manifest("release/training_release", context.partition_key)
     card = dataset_card(context.partition_key, stats, sources, settings, lineage, posixpath.basename(tokenizer_path),
-                        len(manifest.kept_shards))
+                        len(manifest.kept_shards), _upstream_rejects(corpus_store, sources))
     fs, folder = filesystem(corpus_store.partition_url("release/training_release", context.partition_key),
                             corpus_store.storage_options or None)
     atomic_write_bytes(fs, f"{folder}/README.md", card.encode("utf-8"))
@@ -119,6 +119,26 @@ def _code_versions(stages: list[str]) -> dict[str, str]:
 
     specs = {"quality_filtered": QUALITY_FILTERED, "rephrased": REPHRASED_SPEC, "sft_conversations": SFT_SPEC}
     return {stage: specs[stage.rsplit("/", 1)[-1]].code_version() for stage in stages}
+
+
+def _upstream_rejects(store: CorpusStore, sources: list[ReleaseSource]) -> dict[str, dict[str, int]]:
+    """Rejects by reason of every stage of each source (its folder in the store), summed over
+    the partitions that went into the release."""
+    totals: dict[str, dict[str, int]] = {}
+    for source in sources:
+        group = SOURCES[source.name][0].split("/")[0]
+        fs, root = filesystem(posixpath.join(store.root, group), store.storage_options or None)
+        stages = sorted(posixpath.basename(p.rstrip("/")) for p in fs.ls(root, detail=False) if fs.isdir(p))
+        for stage in stages:
+            for partition in source.partitions:
+                try:
+                    manifest = store.manifest(f"{group}/{stage}", partition)
+                except FileNotFoundError:
+                    continue
+                for reason, count in manifest.rejects_by_reason.items():
+                    counts = totals.setdefault(f"{group}/{stage}", {})
+                    counts[reason] = counts.get(reason, 0) + count
+    return totals
 
 
 def _sha256(path: str) -> str:

@@ -255,7 +255,8 @@ def _spill(table: pa.Table, weight: float, settings: BlendSettings, source: Rele
 
 
 def dataset_card(name: str, stats: ReleaseStats, sources: Sequence[ReleaseSource], settings: BlendSettings,
-                 lineage: Mapping[str, Any], tokenizer: str, shards: int) -> str:
+                 lineage: Mapping[str, Any], tokenizer: str, shards: int,
+                 upstream_rejects: Mapping[str, Mapping[str, int]] | None = None) -> str:
     """README.md of the release: sources and licences, documents and tokens before and after the
     blend, rejects, decontamination hits, lineage."""
     rows = "\n".join(
@@ -265,13 +266,19 @@ def dataset_card(name: str, stats: ReleaseStats, sources: Sequence[ReleaseSource
     rejects = "\n".join(f"| {k} | {v:,} |" for k, v in sorted(stats.rejects.items())) or "| (none) | 0 |"
     hits = "\n".join(f"| {k} | {v:,} |" for k, v in sorted(stats.decontamination.items())) or "| (none) | 0 |"
     inputs = "\n".join(f"- {s.name}: {', '.join(s.partitions) or '-'}" for s in sources)
+    upstream = sorted((upstream_rejects or {}).items())
+    chain = "\n".join(f"| {stage} | {reason} | {count:,} |" for stage, reasons in upstream
+                      for reason, count in sorted(reasons.items())) or "| (none) | | 0 |"
     return (f"# Korean training release `{name}`\n\n"
             f"{sum(stats.documents_out.values()):,} documents, {sum(stats.tokens_out.values()):,} tokens "
             f"({tokenizer}), {shards} Parquet shards (`text` and metadata), shuffled with seed {settings.seed}. "
             "Load: `datasets.load_dataset(\"parquet\", data_dir=...)`.\n\n"
             "| source | licence | weight | documents in | tokens in | documents out | tokens out |\n"
             f"|---|---|---|---|---|---|---|\n{rows}\n\n"
-            f"## Rejects (by source and reason)\n\n| source:reason | documents |\n|---|---|\n{rejects}\n\n"
+            "## Rejects of the release (by source and reason)\n\n"
+            f"| source:reason | documents |\n|---|---|\n{rejects}\n\n"
+            "## Rejects upstream (per stage, summed over the partitions that went in)\n\n"
+            f"| stage | reason | documents |\n|---|---|---|\n{chain}\n\n"
             f"## Decontamination hits\n\n| benchmark | documents |\n|---|---|\n{hits}\n\n"
             f"## Lineage\n\nPartitions that went in:\n{inputs}\n\n"
             f"Code and model versions: `{json.dumps(dict(lineage), ensure_ascii=False, sort_keys=True)}`\n")

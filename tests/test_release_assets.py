@@ -55,6 +55,7 @@ def test_a_release_is_assembled_from_every_partition_with_a_card(tmp_path, mater
     card = (tmp_path / "store" / "release" / "training_release" / "v1" / "README.md").read_text()
     assert "CC BY 4.0 (Nemotron-Personas-Korea, NVIDIA)" in card and "persona_qa:cross_source_duplicate" in card
     assert "web/quality_filtered" in card and "tokenizer_sha256" in card
+    assert "Rejects upstream" in card
     first = manifest.kept_shards
     again = materialise(release_assets, "v1", run_config=config)
     assert again.success and read_manifest(store, "release/training_release", "v1").kept_shards == first  # same bytes
