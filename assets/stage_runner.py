@@ -16,10 +16,13 @@ from assets.partitions import partitions_in_keep_order
 from assets.plots import ScoreHistograms
 from curation.io import Manifest, PartitionWriter
 from curation.parallel import Split, chain_batches
+from curation.progress import Progress
 from curation.spec import StageSpec
 from curation.stage import BatchStats, DocumentStage, all_kept
 from resources.corpus_store import CorpusStore
 from resources.dask import DaskResource
+
+PROGRESS_EVERY_S = 30.0  # a log line per running asset at most this often
 
 
 def partition_asset(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition, spec: StageSpec,
@@ -158,10 +161,13 @@ def write_split(context: dg.AssetExecutionContext, spec: StageSpec, store: Corpu
     metadata, `run_metadata` (what differs between runs of the same input, such as timings)
     into the metadata only."""
     start = time.perf_counter()
+    progress = Progress(f"{stage_key(context.asset_key)} [{context.partition_key}]", report=context.log.info,
+                        every_s=PROGRESS_EVERY_S)
     with store.writer(stage_key(context.asset_key), context.partition_key) as writer:
         sink = PartitionSink(context.asset_key, spec, store, writer)
         for triple in split:
             sink.add(triple)
+            progress.add(triple[2].rows_in)
         sink.commit(rows_in(), extra() if extra is not None else None)
     return sink.result(context, time.perf_counter() - start, upstream,
                        run_metadata() if run_metadata is not None else None,
@@ -194,6 +200,8 @@ def write_chain(context: dg.AssetExecutionContext, store: CorpusStore, members: 
             yield batch
 
     writers = [store.writer(stage_key(member.key), context.partition_key) for member in members]
+    progress = Progress(f"{' -> '.join(stage_key(m.key) for m in members)} [{context.partition_key}]",
+                        report=context.log.info, every_s=PROGRESS_EVERY_S)
     try:
         sinks = [PartitionSink(member.key, member.spec, store, writer) for member, writer in zip(members, writers)]
         with (dask.client() if dask is not None else nullcontext()) as client:
@@ -201,6 +209,7 @@ def write_chain(context: dg.AssetExecutionContext, store: CorpusStore, members: 
                 for sink, split, seconds in zip(sinks, chained.splits, chained.seconds):
                     sink.add(split, seconds)
                     sink.writer.keep_alive()  # every member's lease, rows or not
+                progress.add(chained.splits[0][2].rows_in)
         rows_in = seen[0]
         wall = time.perf_counter() - start
         fused = [stage_key(member.key) for member in members]

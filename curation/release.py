@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from curation.dedup.engine import dedup_settings, deduplicate_partition
 from curation.dedup.index import DedupIndex
 from curation.documents import details_json, rejects_table
+from curation.progress import Progress
 
 RELEASE_SCHEMA = pa.schema([
     pa.field("id", pa.string()), pa.field("text", pa.string()), pa.field("source", pa.string()),
@@ -166,6 +167,7 @@ def assemble(sources: Sequence[ReleaseSource], settings: BlendSettings, stats: R
     by bucket, and every dropped document with its stage and reason; `stats` fills as it goes."""
     pending_rejects: list[pa.Table] = []
     write_rejects = pending_rejects.append
+    meter = Progress("release", report=progress, every_s=30.0)
     work = work_dir or tempfile.mkdtemp(prefix="release-")
     os.makedirs(work, exist_ok=True)
     spill = os.path.join(work, "buckets")
@@ -183,6 +185,7 @@ def assemble(sources: Sequence[ReleaseSource], settings: BlendSettings, stats: R
                 table = table.append_column("tokens", pa.array(tokens, pa.int64()))
                 stats.documents_in[source.name] += table.num_rows
                 stats.tokens_in[source.name] += sum(tokens)
+                meter.add(table.num_rows, sum(tokens))
                 table = _drop(table, duplicates, source, stats, write_rejects)
                 if decontaminator is not None and table.num_rows:
                     kept, contaminated, batch_stats = decontaminator.process(table)
