@@ -50,6 +50,8 @@ SOURCES: dict[str, tuple[str, str, str]] = {
 class ReleaseConfig(dg.Config):
     weights: dict[str, float] = Field(default_factory=lambda: {name: 1.0 for name in SOURCES},
                                       description="per source: 1 = each document once, 0.5 = half, 2 = twice")
+    weights_as: str = Field(default="documents", description="documents: weights multiply documents; tokens: "
+                                                             "weights are shares of the release's tokens")
     seed: int = 0
     buckets: int = Field(default=16, description="shuffle buckets: memory holds one (the release / buckets)")
     keep_synthetic_copies: bool = False
@@ -81,7 +83,8 @@ def training_release(context: dg.AssetExecutionContext, config: ReleaseConfig, c
         raise dg.Failure("no source has a committed partition: materialise the curation chains first")
     tokenizer_path = config.tokenizer or posixpath.join(str(model_store.folder("perplexity_model")), "sp.model")
     tokenizer = Tokenizer(tokenizer_path)
-    settings = BlendSettings(config.weights, config.seed, config.buckets, config.keep_synthetic_copies)
+    settings = BlendSettings(config.weights, config.seed, config.buckets, config.keep_synthetic_copies,
+                             config.weights_as)
     stats = ReleaseStats()
     decontaminator = Decontaminator(config.benchmarks) if config.benchmarks else None
     pairs = assemble(sources, settings, stats, tokenizer, decontaminator, progress=context.log.info)

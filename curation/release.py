@@ -154,10 +154,25 @@ def cross_source_duplicates(sources: Sequence[ReleaseSource], work: str) -> dict
 
 @dataclass(frozen=True)
 class BlendSettings:
-    weights: Mapping[str, float] = field(default_factory=dict)  # per source; missing: 1.0
+    """`weights` per source (missing: 1.0). With `weights_as="documents"` a weight multiplies the
+    source's documents; with "tokens" the weights are shares of the release's tokens (normalised
+    to sum to 1): each source's multiplier is share x total tokens / its tokens, from a counting
+    pass, so the blend meets the shares within the rounding of whole documents."""
+
+    weights: Mapping[str, float] = field(default_factory=dict)
     seed: int = 0
     buckets: int = 16
     keep_synthetic_copies: bool = False
+    weights_as: str = "documents"
+
+
+def token_multipliers(shares: Mapping[str, float], tokens: Mapping[str, int]) -> dict[str, float]:
+    """Per-source multipliers that give each source `shares` of the total tokens (sources with
+    no tokens get 0)."""
+    total_share = sum(shares.get(name, 1.0) for name in tokens)
+    total = sum(tokens.values())
+    return {name: (shares.get(name, 1.0) / total_share) * total / count if count else 0.0
+            for name, count in tokens.items()}
 
 
 def assemble(sources: Sequence[ReleaseSource], settings: BlendSettings, stats: ReleaseStats,
@@ -168,6 +183,15 @@ def assemble(sources: Sequence[ReleaseSource], settings: BlendSettings, stats: R
     pending_rejects: list[pa.Table] = []
     write_rejects = pending_rejects.append
     meter = Progress("release", report=progress, every_s=30.0)
+    if settings.weights_as not in ("documents", "tokens"):
+        raise ValueError(f"weights_as must be documents or tokens, not {settings.weights_as!r}")
+    multipliers = dict(settings.weights)
+    if settings.weights_as == "tokens":
+        if tokenizer is None:
+            raise ValueError("token-share weights need a tokenizer")
+        counted = {s.name: sum(sum(tokenizer.count(_documents(b, s).column("text").to_pylist()))
+                               for b in s.batches()) for s in sources}
+        multipliers = token_multipliers(settings.weights, counted)
     work = work_dir or tempfile.mkdtemp(prefix="release-")
     os.makedirs(work, exist_ok=True)
     spill = os.path.join(work, "buckets")
@@ -178,7 +202,7 @@ def assemble(sources: Sequence[ReleaseSource], settings: BlendSettings, stats: R
         writers: dict[int, pq.ParquetWriter] = {}
         spill_schema = RELEASE_SCHEMA.append(pa.field("key", pa.uint64()))
         for source in sources:
-            weight = float(settings.weights.get(source.name, 1.0))
+            weight = float(multipliers.get(source.name, 1.0))
             for batch in source.batches():
                 table = _documents(batch, source)
                 tokens = tokenizer.count(table.column("text").to_pylist()) if tokenizer else [0] * table.num_rows

@@ -118,6 +118,18 @@ def test_decontamination_hits_are_counted_and_rejected(tmp_path):
     assert "| bench | 1 |" in card and "web/quality_filtered" in card and "CC BY 4.0" in card
 
 
+def test_token_share_weights_meet_their_shares(tokenizer):
+    settings = BlendSettings(weights={"web": 0.5, "personas": 0.3, "rephrased": 0.2}, weights_as="tokens", seed=5,
+                             keep_synthetic_copies=True)
+    rows, _, stats = run(settings, tokenizer)
+    total = sum(stats.tokens_out.values())
+    shares = {name: stats.tokens_out[name] / total for name in ("web", "personas", "rephrased")}
+    assert shares == pytest.approx({"web": 0.5, "personas": 0.3, "rephrased": 0.2}, abs=0.04)
+    assert stats.documents_out["personas"] > stats.documents_in["personas"]  # upsampled to reach its share
+    with pytest.raises(ValueError, match="documents or tokens"):
+        run(BlendSettings(weights_as="bytes"))
+
+
 def test_copies_follow_the_weight():
     assert [copies(2.0, 0, str(i)) for i in range(5)] == [2] * 5
     assert sum(copies(0.25, 0, str(i)) for i in range(4000)) == pytest.approx(1000, abs=80)
