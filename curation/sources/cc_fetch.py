@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from curation.io import AtomicTableWriter, atomic_write_bytes, filesystem
 from curation.parallel import run_tasks
+from curation.progress import Progress
 from curation.sources.warc import BadRecord, WarcFileStats, _Batcher, range_items
 from curation.stage import BatchStats
 
@@ -205,21 +206,17 @@ class RangeFetcher:
 
 
 @dataclass
-class FetchProgress:
-    """Records and bytes fetched so far; `report` is called at most every `every_s` seconds
-    with a line such as "cc-fetch: 12,000 of 50,000 records (310 records/s, 4.1 MB/s), 2 failed"."""
+class FetchProgress(Progress):
+    """Ranges fetched so far (`documents`: records done, fetched or failed), with bytes, failures
+    and cache hits: "cc-fetch: 12,000 of 50,000 records (310 records/s, 4.1 MB/s), 2 failed"."""
 
-    total: int = 0
-    report: Callable[[str], None] | None = None
-    every_s: float = 5.0
+    label: str = "cc-fetch"
     records: int = 0
     failed: int = 0
     bytes: int = 0
     cached: int = 0
-    started: float = field(default_factory=time.perf_counter)
-    _last: float = 0.0
 
-    def add(self, fetched: list[Fetched]) -> None:
+    def add_fetched(self, fetched: list[Fetched]) -> None:
         for item in fetched:
             if item.data is None:
                 self.failed += 1
@@ -227,17 +224,14 @@ class FetchProgress:
                 self.records += 1
                 self.bytes += item.length  # the bytes may already be dropped (read on a worker)
                 self.cached += item.cached
-        now = time.perf_counter()
-        if self.report is not None and now - self._last >= self.every_s:
-            self._last = now
-            self.report(self.line())
+        self.add(len(fetched))
 
     def line(self) -> str:
         seconds = max(time.perf_counter() - self.started, 1e-9)
         of = f" of {self.total:,}" if self.total else ""
         done = self.records + self.failed
-        return (f"cc-fetch: {done:,}{of} records ({done / seconds:,.0f} records/s, {self.bytes / seconds / 1e6:,.1f} "
-                f"MB/s), {self.failed:,} failed, {self.cached:,} from cache")
+        return (f"{self.label}: {done:,}{of} records ({done / seconds:,.0f} records/s, "
+                f"{self.bytes / seconds / 1e6:,.1f} MB/s), {self.failed:,} failed, {self.cached:,} from cache")
 
 
 def selection_chunks(selection: Iterable[pa.Table], chunk_rows: int) -> Iterator[pa.Table]:
@@ -258,7 +252,7 @@ def fetch_selection(selection: Iterable[pa.Table], settings: FetchSettings, clie
     chunks = ((chunk,) for chunk in selection_chunks(selection, settings.chunk_rows))
     for fetched in run_tasks(_fetch_task, chunks, client, shared=(settings,)):
         if progress is not None:
-            progress.add(fetched)
+            progress.add_fetched(fetched)
         yield fetched
 
 
@@ -311,7 +305,7 @@ def fetched_record_batches(selection: Iterable[pa.Table], snapshot: str, stats: 
         stats.records_by_type.update(chunk_stats.records_by_type)
         stats.bad_records_by_reason.update(chunk_stats.bad_records_by_reason)
         if progress is not None:
-            progress.add(fetched)
+            progress.add_fetched(fetched)
         for item in items:
             if (batch := batcher.add(item)) is not None:
                 yield batch
