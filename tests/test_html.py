@@ -93,3 +93,28 @@ def test_jusText_english_defaults_lose_korean_prose_that_ours_keep():
     defaults = [p for p in justext.justext(html, justext.get_stoplist("Korean")) if not p.is_boilerplate]
     assert defaults == []
     assert prose in JustextKorean().extract(html)
+
+
+def test_the_faster_jusText_paths_give_jusTexts_own_strings_and_extractions():
+    import random
+    from pathlib import Path
+
+    from curation.sources import justext_speed
+
+    assert justext_speed.install()  # the pinned jusText is the version the equivalents were checked on
+    original = justext_speed.ORIGINALS["utils"]
+    rng = random.Random(5)
+    pieces = ["a", "가", " ", "  ", "\t", "\n", "\r", "\r\n", "\u00a0", "\u3000", "\x0b", "\x0c", "\x1c", "\u2028",
+              " \n ", "\t\r", "."]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(5000)]
+    assert all(justext_speed.normalize_whitespace(t) == original(t) for t in texts)
+    pages = sorted(Path(__file__).resolve().parents[1].joinpath("data", "bench", "html").glob("*.html"))[:40]
+    assert len(pages) == 40
+    html = [decode_html(p.read_bytes()).text for p in pages]
+    fast = [JustextKorean().extract(h) for h in html]
+    justext_speed.uninstall()
+    try:
+        slow = [JustextKorean().extract(h) for h in html]
+    finally:
+        justext_speed.install()
+    assert fast == slow and sum(len(t) for t in fast) > 10_000

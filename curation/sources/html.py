@@ -20,6 +20,10 @@ from functools import lru_cache
 
 import justext
 
+from curation.sources import justext_speed
+
+justext_speed.install()  # same output, about 40 % less extraction time (see the module)
+
 META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
 HEADER_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.IGNORECASE)
 # Labels that browsers treat as the Korean legacy encoding (WHATWG Encoding Standard: all of
