@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.stage import Decision, DocumentStage, text_array
-from curation.text import TextBatch, one_line
+from curation.text import TextBatch, one_line, one_line_array
 
 # fastText's predict cost grows with the text; the first few thousand characters decide.
 MAX_CHARS_FOR_FASTTEXT = 4000
@@ -57,9 +57,14 @@ class FastTextLanguageIdentifier:
     def __getstate__(self) -> dict:
         return {"model_path": self.model_path, "top_k": self.top_k}
 
-    def predict(self, texts: Sequence[str], language: str = "ko") -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Top label, its probability, and the probability of `language` for each text."""
-        cleaned = [one_line(t[:MAX_CHARS_FOR_FASTTEXT]) for t in texts]
+    def predict(self, texts: Sequence[str] | pa.Array, language: str = "ko") -> tuple[list[str], np.ndarray,
+                                                                                          np.ndarray]:
+        """Top label, its probability, and the probability of `language` for each text (a list,
+        or a string column: then cleaned over the column at once, the same strings)."""
+        if isinstance(texts, pa.Array):
+            cleaned = one_line_array(pc.utf8_slice_codeunits(texts, 0, MAX_CHARS_FOR_FASTTEXT)).to_pylist()
+        else:
+            cleaned = [one_line(t[:MAX_CHARS_FOR_FASTTEXT]) for t in texts]
         labels, probs = self.model.predict(cleaned, k=self.top_k)
         wanted = f"__label__{language}"
         top = [lab[0].removeprefix("__label__") if lab else "unknown" for lab in labels]
@@ -99,7 +104,8 @@ class LanguageFilter(DocumentStage):
     def score_batch(self, batch: pa.Table) -> dict[str, pa.Array]:
         sample = TextBatch(pc.utf8_slice_codeunits(text_array(batch), 0, self.sample_chars))
         texts = sample.strings
-        top, top_prob, p_ko = self.identifier.predict(texts) if texts else ([], np.array([]), np.array([]))
+        top, top_prob, p_ko = (self.identifier.predict(sample.arrow) if texts
+                               else ([], np.array([]), np.array([])))
         # hangul_ratio / letter_count of each text, counted over the batch at once (same values).
         letters = sample.count("letter")
         ratios = np.where(letters > 0, sample.count("hangul") / np.maximum(letters, 1), 0.0)

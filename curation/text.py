@@ -67,6 +67,20 @@ def one_line(text: str) -> str:
     return WHITESPACE.sub(" ", text).strip()
 
 
+@lru_cache(maxsize=1)
+def _python_whitespace() -> tuple[str, str]:
+    r"""Python's whitespace (`\s` of str patterns, str.isspace, str.strip) as an RE2 class of
+    explicit code points, and as the characters to trim: RE2's own \s is ASCII only."""
+    points = np.flatnonzero(character_classes()["space"]).tolist()
+    return "[" + "".join(f"\\x{{{p:x}}}" for p in points) + "]+", "".join(chr(p) for p in points)
+
+
+def one_line_array(texts: pa.Array) -> pa.Array:
+    """`one_line` over a whole string column (RE2 with Python's whitespace set): the same strings."""
+    pattern, characters = _python_whitespace()
+    return pc.utf8_trim(pc.replace_substring_regex(texts, pattern, " "), characters)
+
+
 def letter_count(text: str) -> int:
     return len(LETTER.findall(text))
 

@@ -124,3 +124,17 @@ def test_batch_counts_equal_the_per_text_functions(language_filter):
         sampled = [(t or "")[:stage.sample_chars] for t in texts]
         assert scores["hangul_ratio"].to_pylist() == [hangul_ratio(t) for t in sampled]
         assert scores["letter_count"].to_pylist() == [letter_count(t) for t in sampled]
+
+
+def test_the_column_cleaning_for_fasttext_gives_one_lines_strings():
+    import random
+
+    import pyarrow as pa
+
+    from curation.text import one_line, one_line_array
+
+    rng = random.Random(3)
+    pieces = ["가", "a", " ", "\t", "\n", "\r", "\u00a0", "\u3000", "\x0b", "\x0c", "\x1c", "\x1f", "\u2028", "\u200b",
+              "\ufeff", "\x85", "  \n ", "."]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 25))) for _ in range(5000)]
+    assert one_line_array(pa.array(texts)).to_pylist() == [one_line(t) for t in texts]
