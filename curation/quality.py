@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from curation.perplexity import PerplexityModelFiles, PieceLanguageModel, is_held_out, normalize_for_lm, train_kenlm
 from curation.stage import Decision, DocumentStage, text_array
-from curation.text import TextBatch, fold, one_line
+from curation.text import TextBatch, fold, one_line, one_line_array
 
 NUM_BUCKETS = 20
 BUCKET_RANGES = {"high": (19, 19), "medium-high": (18, 18), "medium": (12, 17), "medium-low": (7, 11), "low": (0, 6)}
@@ -212,7 +212,9 @@ class QualityScorer:
         """P(hq) under the fastText classifier."""
         if not texts:
             return np.empty(0)
-        labels, probs = self.classifier.predict([fasttext_line(t) for t in texts], k=2)
+        # fasttext_line over the column: fold per text, whitespace runs by RE2 (the same strings)
+        lines = one_line_array(pa.array([fold(t) for t in texts], pa.string())).to_pylist()
+        labels, probs = self.classifier.predict(lines, k=2)
         # fastText's softmax can round above 1 (1.00001): a probability stays in [0, 1].
         return np.clip([float(p[list(lab).index("__label__hq")]) if "__label__hq" in lab else 0.0
                         for lab, p in zip(labels, probs)], 0.0, 1.0)
