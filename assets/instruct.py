@@ -22,6 +22,7 @@ from pydantic import Field
 from assets.checks import skipped_results
 from assets.partitions import generation_rounds
 from assets.stage_runner import partition_asset, stage_key, write_split
+from assets.synthetic import skip_reason
 from curation.io import atomic_write_bytes, filesystem
 from curation.spec import ScoreColumn, StageSpec
 from curation.stage import BatchStats, with_stats
@@ -72,15 +73,11 @@ KEYS = {spec.name: dg.AssetKey(["instruct", spec.name])
         for spec in (PROMPTS_SPEC, RESPONSES_SPEC, SCORED_SPEC, SFT_SPEC, PAIRS_SPEC)}
 
 
-def _skip(context: dg.AssetExecutionContext, spec: StageSpec, *resources: LLMResource):
-    """Check results marking a skip when an endpoint is missing (logged with how to set it up),
+def _skip(context: dg.AssetExecutionContext, spec: StageSpec, llm: LLMResource):
+    """Check results marking a skip when the endpoint is missing (the synthetic assets' message),
     else None."""
-    for resource in resources:
-        reason = resource.unavailable_reason()
-        if reason:
-            context.log.warning(f"{stage_key(context.asset_key)} [{context.partition_key}] skipped: {reason}")
-            return skipped_results(context.asset_key, spec, reason)
-    return None
+    reason = skip_reason(context, llm)
+    return skipped_results(context.asset_key, spec, reason) if reason else None
 
 
 def _latest_rows(store: CorpusStore, stage: str, partition: str, limit: int, columns: list[str]) -> list[dict]:

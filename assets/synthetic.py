@@ -29,11 +29,12 @@ WEB_QUALITY = dg.AssetKey(["web", "quality_filtered"])
 PERSONA_QUALITY = dg.AssetKey(["personas", "quality_filtered"])
 
 
-def _endpoint_or_skip(context: dg.AssetExecutionContext, llm: LLMResource) -> bool:
+def skip_reason(context: dg.AssetExecutionContext, llm: LLMResource) -> str | None:
+    """Why this asset is skipped (logged with how to set the endpoint up), or None when `llm` answers."""
     reason = llm.unavailable_reason()
     if reason:
         context.log.warning(f"{stage_key(context.asset_key)} [{context.partition_key}] skipped: {reason}")
-    return reason is None
+    return reason
 
 
 def _usage(client, **extra) -> dict:
@@ -79,7 +80,7 @@ PERSONA_QA = dg.AssetKey(["synthetic", PERSONA_QA_SPEC.name])
 @partition_asset(REPHRASED, web_snapshots, REPHRASED_SPEC, deps=[WEB_QUALITY], output_required=False)
 def rephrased(context: dg.AssetExecutionContext, config: RephraseConfig, corpus_store: CorpusStore,
               llm: LLMResource):
-    if not _endpoint_or_skip(context, llm):
+    if skip_reason(context, llm):
         return
     counted = {"tasks": 0, "documents": 0}
     with llm.client() as client:
@@ -118,7 +119,7 @@ def _personas(store: CorpusStore, partition: str, limit: int) -> Iterator[pa.Tab
 @partition_asset(PERSONA_QA, persona_releases, PERSONA_QA_SPEC, deps=[PERSONA_QUALITY], output_required=False)
 def persona_qa(context: dg.AssetExecutionContext, config: PersonaQAConfig, corpus_store: CorpusStore,
                llm: LLMResource):
-    if not _endpoint_or_skip(context, llm):
+    if skip_reason(context, llm):
         return
     counted = {"tasks": 0}
     with llm.client() as client:
