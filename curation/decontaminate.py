@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.dedup.minhash import _code_points, shingle_hashes
+from curation.io import iter_jsonl_batches, iter_parquet_batches
 from curation.stage import Decision, DocumentStage, text_array
 
 DEFAULT_NGRAM = 13
@@ -82,21 +83,11 @@ def read_benchmark(path: str, fields: Sequence[str] = (), name: str | None = Non
                    storage_options: dict[str, Any] | None = None) -> list[BenchmarkItem]:
     """Items of one benchmark file (JSONL or Parquet, local or any fsspec URL): every string
     field of a row (or only `fields`) joined, as the row's benchmark text."""
-    import fsspec
-    import pyarrow.parquet as pq
-
     name = name or os.path.basename(path.rstrip("/")).split(".")[0]
-    with fsspec.open(path, "rb", **(storage_options or {})) as handle:
-        if path.endswith(".parquet"):
-            rows = pq.read_table(handle).to_pylist()
-        else:
-            rows = []
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except ValueError as error:
-                        raise ValueError(f"{path}:{number}: not a JSON line ({error})") from None
+    # the project's readers: a bad line or file is a ValueError naming it (and the line)
+    read = iter_parquet_batches([path], storage_options=storage_options) if path.endswith(".parquet") else \
+        iter_jsonl_batches(path, storage_options=storage_options)
+    rows = [row for batch in read for row in batch.to_pylist()]
     return items_from(rows, name, fields)
 
 
