@@ -3,8 +3,9 @@ PII, language ID, heuristics) on Dask LocalClusters of 1 and 2 workers, from WAR
 
     python bench/dask_stages.py [--pages 8000] [--workers 1 2] [--out bench/results/dask_stages.json]
 
-Input: --pages pages of the bench corpus (bench/corpus.py from the shipped pack data/bench,
-then bench/warc_corpus.py), read into WARC record batches before the clock starts, as the
+Input: --pages pages of the bench corpus (`e2e_report.corpus`: bench/corpus.py from the
+shipped pack data/bench, then bench/warc_corpus.py, as the end-to-end bench builds it), read
+into WARC record batches before the clock starts, as the
 `web/warc_records` partition holds them. Modes, each timed from the first batch submitted to
 the last kept batch back on the driver:
   - in_process: every stage here, batch by batch (`chain_batches` without a client);
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import pyarrow as pa  # noqa: E402
+from e2e_report import corpus  # noqa: E402
 
 from curation.extract import HtmlTextExtractor  # noqa: E402
 from curation.heuristics import HeuristicFilter  # noqa: E402
@@ -39,22 +40,15 @@ from curation.parallel import available_cpus, chain_batches, process_batches  # 
 from curation.pii import PiiRedactor  # noqa: E402
 from curation.sources.warc import WarcFileStats, record_batches  # noqa: E402
 
-CORPORA = ROOT / "out" / "bench" / "corpora"
-
 
 def stages() -> list:
     return [HtmlTextExtractor(), PiiRedactor(), LanguageFilter(), HeuristicFilter()]
 
 
 def warc_batches(pages: int) -> list[pa.Table]:
-    folder = CORPORA / f"n{pages}"
-    if not (folder / "warc" / "warc.json").exists():
-        subprocess.run([sys.executable, ROOT / "bench" / "corpus.py", str(pages), "--out", folder],
-                       stdout=subprocess.DEVNULL, check=True, cwd=ROOT)
-        subprocess.run([sys.executable, ROOT / "bench" / "warc_corpus.py", folder], stdout=subprocess.DEVNULL,
-                       check=True, cwd=ROOT)
-    files = sorted(str(path) for path in (folder / "warc").glob("*.warc.gz"))
-    return [kept for kept, _, _ in record_batches(files, "bench", WarcFileStats(), root=str(folder / "warc"))]
+    warc, _ = corpus(pages)  # the end-to-end bench's corpus of that size (built once, then reused)
+    files = sorted(str(path) for path in warc.glob("*.warc.gz"))
+    return [kept for kept, _, _ in record_batches(files, "bench", WarcFileStats(), root=str(warc))]
 
 
 def stage_by_stage(tables: list[pa.Table], client) -> list[pa.Table]:
