@@ -33,7 +33,7 @@ from contextlib import contextmanager
 import pyarrow as pa
 
 from curation.documents import REJECT_SCHEMA
-from curation.io import AtomicTableWriter, default_rejects_path, iter_document_batches
+from curation.io import AtomicTableWriter, default_rejects_path, iter_document_batches, parquet_rows
 from curation.progress import Progress, terminal
 from curation.stage import BatchStats
 
@@ -321,18 +321,6 @@ def _read_inputs(paths: list[str], snapshot: str, reader: BatchStats, reader_rej
             yield kept
 
 
-def _parquet_rows(paths: list[str]) -> int | None:
-    """Rows of the inputs when they are all Parquet (from their footers), for the ETA; else None."""
-    if not all(p.endswith(".parquet") for p in paths):
-        return None
-    import pyarrow.parquet as pq
-
-    try:
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
-    except (OSError, ValueError):
-        return None
-
-
 def run_file_stage(args: argparse.Namespace) -> int:
     inputs = getattr(args, "inputs", None) or [args.input]
     args.input = inputs[0] if len(inputs) == 1 else " ".join(inputs)
@@ -347,7 +335,7 @@ def run_file_stage(args: argparse.Namespace) -> int:
     reader, reader_rejects = BatchStats(), []
     snapshot = getattr(args, "snapshot", "cli")
     name = args.spec.name if hasattr(args, "spec") else args.summary_name
-    progress = Progress(name, total=_parquet_rows(inputs), report=terminal)
+    progress = Progress(name, total=parquet_rows(inputs), report=terminal)
     try:
         totals = BatchStats()
         read = lambda: duplicates(_read_inputs(inputs, snapshot, reader, reader_rejects))  # noqa: E731

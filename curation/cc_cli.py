@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from curation.io import AtomicTableWriter, atomic_write_bytes, filesystem, iter_parquet_batches
+from curation.io import AtomicTableWriter, atomic_write_bytes, filesystem, iter_parquet_batches, parquet_rows
 from curation.sources.cc_fetch import COMMON_CRAWL_HTTPS, FetchProgress, FetchSettings, write_fetched
 from curation.sources.cc_index import DEFAULT_LANGUAGES, DEFAULT_MIME, SELECTION_SCHEMA, SelectionStats, select_records
 
@@ -62,7 +62,9 @@ def cc_fetch(args: argparse.Namespace) -> str:
 
     settings = FetchSettings(base=args.base, cache=args.cache or os.path.join(args.out, ".cache"),
                              concurrency=args.concurrency, retries=args.retries, chunk_rows=args.chunk_rows)
-    total = _rows(args.selection)
+    total = parquet_rows([args.selection])
+    if total is None:
+        raise ValueError(f"{args.selection}: not a readable Parquet selection (cc-select --out NAME.parquet)")
     progress = FetchProgress(total=total, report=lambda line: print(line, file=sys.stderr, flush=True))
     with dask_client(args.dask) as client:
         summary = write_fetched(iter_parquet_batches([args.selection]), args.out, settings, client, progress)
@@ -75,8 +77,3 @@ def cc_fetch(args: argparse.Namespace) -> str:
     return (f"cc-fetch: {summary.selected:,} selected, {summary.fetched:,} fetched into {len(summary.files)} files "
             f"({summary.bytes:,} bytes), {summary.rejected:,} rejected (see rejects.parquet)")
 
-
-def _rows(path: str) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).metadata.num_rows

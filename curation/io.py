@@ -603,6 +603,22 @@ def _conformed(batches: Iterator[pa.Table], url: str) -> Iterator[pa.Table]:
         row += batch.num_rows
 
 
+def parquet_rows(paths: Sequence[str], storage_options: dict[str, Any] | None = None) -> int | None:
+    """Rows of the files from their Parquet footers (a progress total), or None when one is not
+    Parquet or cannot be read."""
+    if not paths or not all(p.endswith(".parquet") for p in paths):
+        return None
+    try:
+        total = 0
+        for path in paths:
+            fs, inner = filesystem(path, storage_options)
+            with fs.open(inner, "rb") as handle:
+                total += pq.ParquetFile(handle).metadata.num_rows
+        return total
+    except (OSError, ValueError):
+        return None
+
+
 def default_rejects_path(out: str) -> str:
     """Where a CLI writes the rejects of OUT: OUT's name with .rejects before the extension."""
     for ext in (".parquet", ".jsonl", ".json"):
