@@ -71,7 +71,7 @@ def default_resources() -> dict:
     dg.EnvVar: resolved when a run starts, shown as their variable in the UI, never read at
     import (resources/paths.py lists the variables and the defaults the project scripts export)."""
     return {"corpus_store": CorpusStore(root=dg.EnvVar("CURATION_STORE")),
-            "web_inbox": WebInbox(root=dg.EnvVar("CURATION_WEB_INBOX")),
+            "web_inbox": WebInbox(root=dg.EnvVar("CURATION_WEB_INBOX"), licences=dg.EnvVar("CURATION_WEB_LICENCES")),
             "persona_source": PersonaReleases(),
             "model_store": ModelStore(root=dg.EnvVar("CURATION_MODELS")),
             "reference_corpus": ReferenceCorpus(path=dg.EnvVar("CURATION_REFERENCE")),

@@ -24,11 +24,15 @@ from curation.release import (
     Tokenizer,
     assemble,
     dataset_card,
+    jsonl_zst_bytes,
+    push_to_hub,
+    read_url_licences,
 )
 from curation.spec import StageSpec
 from curation.stage import with_stats
 from resources.corpus_store import CorpusStore
 from resources.models import ModelStore
+from resources.sources import WebInbox
 
 RELEASE_SPEC = StageSpec(name="training_release", kind="source", preview=("id", "source", "tokens", "text"),
                          description="The training release: every source's curated documents, synthetic copies of "
@@ -57,10 +61,14 @@ class ReleaseConfig(dg.Config):
     keep_synthetic_copies: bool = False
     benchmarks: list[str] = Field(default_factory=list, description="benchmark files to decontaminate against "
                                                                     "(JSONL, Parquet, hf://); empty: not run")
-    tokenizer: str = Field(default="", description="SentencePiece model; empty: the perplexity model's sp.model")
+    tokenizer: str = Field(default="", description="SentencePiece model, or a Hugging Face tokenizer.json; empty: "
+                                                   "the perplexity model's sp.model")
+    jsonl_zst: bool = Field(default=False, description="also write each shard as jsonl.zst (in jsonl/ beside kept/)")
+    push_to_hub: str = Field(default="", description="Hub dataset repo id to upload the card and shards to (token "
+                                                     "from $HF_TOKEN; needs network); empty: no push")
 
 
-def _sources(store: CorpusStore, weights: dict[str, float]) -> list[ReleaseSource]:
+def _sources(store: CorpusStore, weights: dict[str, float], url_licences: dict[str, str]) -> list[ReleaseSource]:
     chosen = []
     for name, (stage, licence, kind) in SOURCES.items():
         partitions = store.partitions(stage)
@@ -68,7 +76,7 @@ def _sources(store: CorpusStore, weights: dict[str, float]) -> list[ReleaseSourc
             continue
         manifests = [store.manifest(stage, p) for p in partitions]
         chosen.append(ReleaseSource(name, lambda m=manifests: (b for x in m for b in store.iter_batches(x)), licence,
-                                    kind, partitions))
+                                    kind, partitions, url_licences))
     return chosen
 
 
@@ -77,8 +85,8 @@ def _sources(store: CorpusStore, weights: dict[str, float]) -> list[ReleaseSourc
                  deps=[dg.AssetDep(dg.AssetKey(stage.split("/")), partition_mapping=dg.AllPartitionMapping())
                        for stage, _, _ in SOURCES.values()])
 def training_release(context: dg.AssetExecutionContext, config: ReleaseConfig, corpus_store: CorpusStore,
-                     model_store: ModelStore):
-    sources = _sources(corpus_store, config.weights)
+                     model_store: ModelStore, web_inbox: WebInbox):
+    sources = _sources(corpus_store, config.weights, read_url_licences(web_inbox.licences))
     if not sources:
         raise dg.Failure("no source has a committed partition: materialise the curation chains first")
     tokenizer_path = config.tokenizer or posixpath.join(str(model_store.folder("perplexity_model")), "sp.model")
@@ -102,16 +110,40 @@ def training_release(context: dg.AssetExecutionContext, config: ReleaseConfig, c
                                         "tokenizer": tokenizer_path, "sources": {s.name: s.partitions
                                                                                  for s in sources}})
     manifest = corpus_store.manifest("release/training_release", context.partition_key)
-    card = dataset_card(context.partition_key, stats, sources, settings, lineage, posixpath.basename(tokenizer_path),
-                        len(manifest.kept_shards), _upstream_rejects(corpus_store, sources))
     fs, folder = filesystem(corpus_store.partition_url("release/training_release", context.partition_key),
                             corpus_store.storage_options or None)
+    shard_folder = posixpath.dirname(manifest.kept_shards[0]) if manifest.kept_shards else "."
+    _write_jsonl_zst(fs, folder, manifest.kept_shards, config.jsonl_zst)
+    card = dataset_card(context.partition_key, stats, sources, settings, lineage, posixpath.basename(tokenizer_path),
+                        len(manifest.kept_shards), _upstream_rejects(corpus_store, sources), shard_folder,
+                        jsonl_zst=config.jsonl_zst)
     atomic_write_bytes(fs, f"{folder}/README.md", card.encode("utf-8"))
+    if config.push_to_hub:
+        if "file" not in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+            raise dg.Failure("push_to_hub uploads from a local store; this store is remote")
+        context.log.info(f"pushed to the Hub: {push_to_hub(folder, config.push_to_hub)}")
     context.log.info(f"release {context.partition_key}: {sum(stats.documents_out.values()):,} documents, "
                      f"{sum(stats.tokens_out.values()):,} tokens; card {folder}/README.md")
     result.metadata["dataset_card"] = dg.MetadataValue.md(card)
     result.metadata["documents_by_source"] = dg.MetadataValue.json(json.loads(json.dumps(dict(stats.documents_out))))
     return result
+
+
+def _write_jsonl_zst(fs, folder: str, kept_shards: list[str], wanted: bool) -> None:
+    """jsonl/part-NNNNN.jsonl.zst beside each kept Parquet shard, one shard in memory at a time;
+    removed when not wanted (a re-run of the same bytes keeps its data folder)."""
+    import pyarrow.parquet as pq
+
+    for shard in kept_shards:
+        target_dir = posixpath.join(folder, posixpath.dirname(posixpath.dirname(shard)), "jsonl")
+        if not wanted:
+            if fs.exists(target_dir):
+                fs.rm(target_dir, recursive=True)
+            continue
+        with fs.open(posixpath.join(folder, shard), "rb") as handle:
+            table = pq.read_table(handle)
+        name = posixpath.basename(shard).removesuffix(".parquet") + ".jsonl.zst"
+        atomic_write_bytes(fs, posixpath.join(target_dir, name), jsonl_zst_bytes(table))
 
 
 def _code_versions(stages: list[str]) -> dict[str, str]:

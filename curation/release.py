@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import tempfile
 from collections import Counter
@@ -53,9 +54,37 @@ class ReleaseSource:
 
     name: str
     batches: Callable[[], Iterable[pa.Table]]  # called once per pass
-    licence: str
+    licence: str  # of documents that `url_licences` does not name
     kind: str = ORIGINAL
     partitions: list[str] = field(default_factory=list)
+    url_licences: Mapping[str, str] = field(default_factory=dict)  # URL prefix -> licence of the pages under it
+
+
+def read_url_licences(path: str) -> dict[str, str]:
+    """A TSV of `url_prefix<TAB>licence` lines (header `url_prefix\tlicence`); an empty path is
+    no mapping. A line without both fields is an error naming the line."""
+    if not path:
+        return {}
+    mapping: dict[str, str] = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            fields = line.rstrip("\n").split("\t")
+            if number == 1 and fields == ["url_prefix", "licence"] or not line.strip():
+                continue
+            if len(fields) != 2 or not all(f.strip() for f in fields):
+                raise ValueError(f"{path}:{number}: expected url_prefix<TAB>licence, got {line.rstrip()!r}")
+            mapping[fields[0].strip()] = fields[1].strip()
+    return mapping
+
+
+def licences_of(urls: Sequence[str | None], url_licences: Mapping[str, str], default: str) -> list[str]:
+    """Each URL's licence: the longest prefix of `url_licences` it starts with, else `default`."""
+    prefixes = sorted(url_licences, key=len, reverse=True)
+    out = []
+    for url in urls:
+        match = next((p for p in prefixes if url and url.startswith(p)), None) if url else None
+        out.append(url_licences[match] if match is not None else default)
+    return out
 
 
 @dataclass
@@ -66,10 +95,12 @@ class ReleaseStats:
     tokens_out: Counter = field(default_factory=Counter)
     rejects: Counter = field(default_factory=Counter)  # (source, reason) as "source:reason"
     decontamination: Counter = field(default_factory=Counter)
+    licences_out: Counter = field(default_factory=Counter)  # "source\tlicence" -> documents out
 
     def as_dict(self) -> dict[str, Any]:
         return {name: dict(getattr(self, name)) for name in ("documents_in", "tokens_in", "documents_out",
-                                                             "tokens_out", "rejects", "decontamination")}
+                                                             "tokens_out", "rejects", "decontamination",
+                                                             "licences_out")}
 
 
 def _unit(seed: int, key: str) -> float:
@@ -96,22 +127,84 @@ def _documents(table: pa.Table, source: ReleaseSource) -> pa.Table:
         table = table.append_column("text", pa.array(texts, pa.string()))
     n = table.num_rows
     snapshot = table.column("snapshot") if "snapshot" in table.column_names else pa.nulls(n, pa.string())
+    if source.url_licences and "url" in table.column_names:
+        licence = pa.array(licences_of(table.column("url").to_pylist(), source.url_licences, source.licence),
+                           pa.string())
+    else:
+        licence = pa.array([source.licence] * n, pa.string())
     return pa.table({"id": table.column("id").cast(pa.string()), "text": table.column("text").cast(pa.string()),
                      "source": pa.array([source.name] * n, pa.string()), "snapshot": snapshot.cast(pa.string()),
-                     "licence": pa.array([source.licence] * n, pa.string())})
+                     "licence": licence})
 
 
 class Tokenizer:
-    """Token counts with a SentencePiece model (the perplexity model's `sp.model` by default)."""
+    """Token counts with a SentencePiece model (the perplexity model's `sp.model` by default) or,
+    for a path ending in `.json`, a Hugging Face `tokenizer.json` (the `tokenizers` library; no
+    special tokens added, so counts are of the text alone)."""
 
     def __init__(self, model_path: str) -> None:
-        import sentencepiece
-
         self.path = model_path
-        self.processor = sentencepiece.SentencePieceProcessor(model_file=model_path)
+        if model_path.endswith(".json"):
+            import tokenizers
+
+            self.kind = "tokenizer.json"
+            self._hf = tokenizers.Tokenizer.from_file(model_path)
+        else:
+            import sentencepiece
+
+            self.kind = "sentencepiece"
+            self._sp = sentencepiece.SentencePieceProcessor(model_file=model_path)
 
     def count(self, texts: Sequence[str]) -> list[int]:
-        return [len(ids) for ids in self.processor.encode(list(texts))]
+        if self.kind == "tokenizer.json":
+            return [len(e.ids) for e in self._hf.encode_batch(list(texts), add_special_tokens=False)]
+        return [len(ids) for ids in self._sp.encode(list(texts))]
+
+
+def jsonl_zst_bytes(table: pa.Table, level: int = 10) -> bytes:
+    """One shard as zstd-compressed JSON lines (one object per row, non-ASCII kept)."""
+    import zstandard
+
+    compressor = zstandard.ZstdCompressor(level=level)
+    chunks = []
+    with compressor.stream_writer(_Collect(chunks), closefd=False) as out:
+        for batch in table.to_batches(max_chunksize=1024):
+            out.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in batch.to_pylist()).encode())
+    return b"".join(chunks)
+
+
+class _Collect:
+    """A write-only file object that keeps what is written (zstd's stream writer needs one)."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    def write(self, data: bytes) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+HUB_PATTERNS = ["README.md", "*/kept/*.parquet", "*/jsonl/*.jsonl.zst"]
+
+
+def push_to_hub(folder: str, repo_id: str, token: str | None = None, private: bool = True, api=None) -> str:
+    """Upload a release folder (the card and the shards, not its rejects or manifest) to a
+    Hugging Face Hub dataset repository, creating it (private by default) if it is missing.
+    The token comes from the caller or `$HF_TOKEN`; `api` is an `huggingface_hub.HfApi`."""
+    token = token or os.environ.get("HF_TOKEN")
+    if not token:
+        raise ValueError("pushing to the Hub needs a token: set $HF_TOKEN")
+    if api is None:
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    commit = api.upload_folder(folder_path=folder, repo_id=repo_id, repo_type="dataset",
+                               allow_patterns=HUB_PATTERNS, commit_message=f"release {os.path.basename(folder)}")
+    return str(getattr(commit, "commit_url", commit))
 
 
 def cross_source_duplicates(sources: Sequence[ReleaseSource], work: str) -> dict[str, tuple[str, str]]:
@@ -234,6 +327,8 @@ def assemble(sources: Sequence[ReleaseSource], settings: BlendSettings, stats: R
                 stats.documents_out[name] += count
             for name, tokens in zip(rows.column("source").to_pylist(), rows.column("tokens").to_pylist()):
                 stats.tokens_out[name] += tokens
+            for name, licence in zip(rows.column("source").to_pylist(), rows.column("licence").to_pylist()):
+                stats.licences_out[f"{name}\t{licence}"] += 1
             yield rows, rejects_table(rows.slice(0, 0), "release", [], [])
     finally:
         shutil.rmtree(spill, ignore_errors=True)
@@ -283,7 +378,8 @@ def _spill(table: pa.Table, weight: float, settings: BlendSettings, source: Rele
 
 def dataset_card(name: str, stats: ReleaseStats, sources: Sequence[ReleaseSource], settings: BlendSettings,
                  lineage: Mapping[str, Any], tokenizer: str, shards: int,
-                 upstream_rejects: Mapping[str, Mapping[str, int]] | None = None) -> str:
+                 upstream_rejects: Mapping[str, Mapping[str, int]] | None = None, shard_folder: str = "kept",
+                 jsonl_zst: bool = False) -> str:
     """README.md of the release: sources and licences, documents and tokens before and after the
     blend, rejects, decontamination hits, lineage."""
     rows = "\n".join(
@@ -292,16 +388,24 @@ def dataset_card(name: str, stats: ReleaseStats, sources: Sequence[ReleaseSource
         for s in sources)
     rejects = "\n".join(f"| {k} | {v:,} |" for k, v in sorted(stats.rejects.items())) or "| (none) | 0 |"
     hits = "\n".join(f"| {k} | {v:,} |" for k, v in sorted(stats.decontamination.items())) or "| (none) | 0 |"
+    licences = "\n".join("| {} | {} | {:,} |".format(*key.split("\t", 1), count)
+                         for key, count in sorted(stats.licences_out.items())) or "| (none) | | 0 |"
     inputs = "\n".join(f"- {s.name}: {', '.join(s.partitions) or '-'}" for s in sources)
     upstream = sorted((upstream_rejects or {}).items())
+    jsonl_folder = posixpath.join(posixpath.dirname(shard_folder), "jsonl")
+    jsonl_note = f" and as jsonl.zst in `{jsonl_folder}/`" if jsonl_zst else ""
     chain = "\n".join(f"| {stage} | {reason} | {count:,} |" for stage, reasons in upstream
                       for reason, count in sorted(reasons.items())) or "| (none) | | 0 |"
     return (f"# Korean training release `{name}`\n\n"
             f"{sum(stats.documents_out.values()):,} documents, {sum(stats.tokens_out.values()):,} tokens "
-            f"({tokenizer}), {shards} Parquet shards (`text` and metadata), shuffled with seed {settings.seed}. "
-            "Load: `datasets.load_dataset(\"parquet\", data_dir=...)`.\n\n"
+            f"({tokenizer}), {shards} Parquet shards (`text` and metadata) in `{shard_folder}/`"
+            f"{jsonl_note}"
+            f", shuffled with seed {settings.seed}. Load: `datasets.load_dataset(\"parquet\", "
+            f"data_dir=\"<this folder>/{shard_folder}\", split=\"train\")`.\n\n"
             "| source | licence | weight | documents in | tokens in | documents out | tokens out |\n"
             f"|---|---|---|---|---|---|---|\n{rows}\n\n"
+            "## Licences of the documents out (each input's licence carried through)\n\n"
+            f"| source | licence | documents |\n|---|---|---|\n{licences}\n\n"
             "## Rejects of the release (by source and reason)\n\n"
             f"| source:reason | documents |\n|---|---|\n{rejects}\n\n"
             "## Rejects upstream (per stage, summed over the partitions that went in)\n\n"

@@ -20,6 +20,7 @@ SAMPLE = PROJECT_ROOT / "data" / "sample"
 ENV_DEFAULTS: dict[str, str] = {
     "CURATION_STORE": str(PROJECT_ROOT / "out" / "store"),  # CorpusStore.root: a folder or fsspec URL
     "CURATION_WEB_INBOX": str(SAMPLE / "warc"),  # WebInbox.root: one folder per crawl snapshot
+    "CURATION_WEB_LICENCES": str(SAMPLE / "web_licences.tsv"),  # WebInbox.licences: URL prefix -> licence
     "CURATION_MODELS": str(PROJECT_ROOT / "out" / "models"),  # ModelStore.root
     "CURATION_REFERENCE": str(SAMPLE / "reference" / "reference_ko.jsonl"),  # ReferenceCorpus.path
     "CURATION_LLM_CACHE": str(PROJECT_ROOT / "out" / "llm_cache"),  # LLMResource.cache_dir

@@ -40,6 +40,9 @@ class WebInbox(dg.ConfigurableResource):
 
     root: str = Field(description="local folder or fsspec URL (the deployment's: $CURATION_WEB_INBOX)")
     storage_options: dict[str, Any] = Field(default_factory=dict)
+    licences: str = Field(default="", description="TSV of url_prefix<TAB>licence: each page's licence, carried "
+                                                  "into the training release ($CURATION_WEB_LICENCES); empty: "
+                                                  "the web source's default")
 
     def snapshot_folder(self, snapshot: str) -> str:
         """The snapshot's folder, as its files are listed (a URL keeps its protocol)."""

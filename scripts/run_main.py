@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import dagster as dg
 
@@ -94,6 +95,9 @@ def main() -> int:
         print(f"\nRelease {MAIN_RELEASE}: {release.rows_kept} documents ({by_source}), "
               f"{sum(release.extra.get('tokens_out', {}).values())} tokens, {len(release.kept_shards)} shard(s)\n"
               f"  card:   {os.path.join(folder, 'README.md')}")
+        card = Path(folder, "README.md").read_text(encoding="utf-8")
+        # the card's summary: its opening, the sources table and the licences carried through
+        print("\n".join("  " + line for line in card.split("## Rejects of the release")[0].strip().splitlines()[1:]))
     except FileNotFoundError:
         pass
     print(f"\nStore:         {store.root}")

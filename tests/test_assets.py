@@ -5,6 +5,7 @@ import shutil
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -42,10 +43,11 @@ def test_web_partition_materialises_shards_rejects_and_metadata(web_result):
     records = read_manifest(store, "web/warc_records", SNAPSHOT)
     extracted = read_manifest(store, "web/extracted_text", SNAPSHOT)
     korean = read_manifest(store, "web/language_filtered", SNAPSHOT)
-    # The sample snapshot: 28 Korean pages (5 EUC-KR), a mirror's near copy of one, an English
-    # and a Japanese page, a 404, a PDF.
-    assert records.rows_in == records.rows_kept == 32
-    assert extracted.rows_in == 32
+    # The sample snapshot: 27 LibreOffice Korean pages (5 EUC-KR), a mirror's near copy of one,
+    # an English and a Japanese page, a 404, a PDF, and 18 pages of varied quality (articles,
+    # FAQ pages, review boards, thin pages, site maps, spam).
+    assert records.rows_in == records.rows_kept == 50
+    assert extracted.rows_in == 50
     assert extracted.rejects_by_reason["http_status"] == 1
     assert extracted.rejects_by_reason["not_html"] == 1
     assert korean.rows_in == extracted.rows_kept
@@ -55,8 +57,17 @@ def test_web_partition_materialises_shards_rejects_and_metadata(web_result):
     kept = read(store, korean)
     assert kept.num_rows == korean.rows_kept
     assert set(kept.column("language").to_pylist()) == {"ko"}
-    assert all(url.startswith(("https://help.libreoffice.org/", "https://mirror.example.kr/"))
-               for url in kept.column("url").to_pylist())
+    assert {url.split("/")[2] for url in kept.column("url").to_pylist()} >= {
+        "help.libreoffice.org", "mirror.example.kr", "wiki.example.kr", "portal.example.kr"}
+    # junk goes before the scoring stages, each with its reason
+    no_text = read(store, extracted, "rejects").filter(pc.equal(pa.scalar("no_main_text"),
+                                                                read(store, extracted, "rejects").column("reason")))
+    assert {"https://portal.example.kr/sitemap/000.html", "https://portal.example.kr/sitemap/002.html"} <= set(
+        no_text.column("url").to_pylist())
+    heuristics = read_manifest(store, "web/heuristic_filtered", SNAPSHOT)
+    junk = read(store, heuristics, "rejects")
+    assert {(u.split("/")[3], r) for u, r in zip(junk.column("url").to_pylist(), junk.column("reason").to_pylist())
+            } >= {("ad", "duplicate_lines"), ("board", "unterminated_sentences")}
     assert "cp949" in kept.column("charset").to_pylist()  # EUC-KR pages decoded
     assert all(len(t) > 50 for t in kept.column("text").to_pylist())
     rejected = read(store, korean, "rejects")
@@ -71,7 +82,7 @@ def test_web_partition_materialises_shards_rejects_and_metadata(web_result):
     assert "help.libreoffice.org" in metadata["preview_kept"].value
     assert "not_korean" in metadata["preview_rejected"].value
     assert materialization(result, "web", "warc_records")["warc_records_by_type"].value == {
-        "warcinfo": 1, "request": 32, "response": 32}
+        "warcinfo": 1, "request": 50, "response": 50}
 
 
 def test_rematerialising_a_partition_is_idempotent(web_result, tmp_path, materialise):

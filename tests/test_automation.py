@@ -163,7 +163,11 @@ def test_backfill_of_one_partition_from_the_cli(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     manifests = [read_manifest(str(store), stage, "CC-MAIN-2026-08")
                  for stage in ("web/warc_records", "web/extracted_text", "web/pii_redacted")]
-    assert manifests[0].rows_in == 27 and manifests[2].rows_in == manifests[1].rows_kept
+    from warcio.archiveiterator import ArchiveIterator
+
+    with next((SAMPLE / "warc" / "CC-MAIN-2026-08").glob("*.warc.gz")).open("rb") as handle:
+        responses = sum(r.rec_type == "response" for r in ArchiveIterator(handle))
+    assert manifests[0].rows_in == responses > 0 and manifests[2].rows_in == manifests[1].rows_kept
     with pytest.raises(FileNotFoundError):
         read_manifest(str(store), "web/warc_records", "CC-MAIN-2026-04")
     again = _dagster_cli(home, store, *command)

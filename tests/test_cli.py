@@ -124,12 +124,12 @@ def test_train_and_score_quality_and_perplexity_from_the_command_line(tmp_path, 
                                            ensure_ascii=False) + "\n" for i in range(300)))
     result = run_cli("train-kenlm", "--corpus", reference, "--out", str(tmp_path / "lm"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("train-kenlm: 512 lines, 128 calibration texts")
+    assert result.stdout.startswith("train-kenlm: 384 lines, 96 calibration texts")
     result = run_cli("train-quality", "--positive", reference, "--negative", str(negative),
                      "--out", str(tmp_path / "q"), "--language-model", str(tmp_path / "lm"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("train-quality: 512 positive, 240 negative, signals classifier+moore_lewis, "
-                                    "buckets fitted on 128+60 held-out documents")
+    assert result.stdout.startswith("train-quality: 384 positive, 240 negative, signals classifier+moore_lewis, "
+                                    "buckets fitted on 96+60 held-out documents")
 
     docs = tmp_path / "docs.jsonl"
     docs.write_text(json.dumps({"id": "p",

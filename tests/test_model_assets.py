@@ -36,8 +36,8 @@ def test_models_train_scoring_runs_and_retraining_makes_it_stale(env):
     assert (tmp_path / "models" / "perplexity_model" / "lm.binary").exists()
     quality_meta = trained.asset_materializations_for_node("models__quality_model")[0].metadata
     # 4/5 of each class trains; the held-out fifth fits both signals' buckets.
-    assert quality_meta["positives"].value == 512 and quality_meta["negatives"].value > 0
-    assert quality_meta["calibration_documents"].value["positive"] == 128
+    assert quality_meta["positives"].value == 384 and quality_meta["negatives"].value > 0
+    assert quality_meta["calibration_documents"].value["positive"] == 96
     assert set(quality_meta["thresholds"].value) == {"classifier", "moore_lewis"}
 
     # min_bucket 0 keeps every document, so that the scored columns can be read back (the

@@ -16,14 +16,14 @@ def reference(sample_dir):
     texts = [json.loads(line)["text"]
              for line in (sample_dir / "reference" / "reference_ko.jsonl").open(encoding="utf-8")]
     random.Random(0).shuffle(texts)
-    return texts[:500], texts[500:]  # train (with its own calibration share), unseen
+    return texts[:400], texts[400:]  # train (with its own calibration share), unseen
 
 
 @pytest.fixture(scope="module")
 def model_dir(reference, tmp_path_factory):
     out = tmp_path_factory.mktemp("lm")
     card = train_perplexity_model(reference[0], out)
-    assert card["calibration_texts"] == 100 and card["lines"] == 400
+    assert card["calibration_texts"] == 80 and card["lines"] == 320
     return out
 
 

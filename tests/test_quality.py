@@ -65,7 +65,7 @@ def trained(sample_dir, tmp_path_factory):
     reference = [json.loads(line)["text"]
                  for line in (sample_dir / "reference" / "reference_ko.jsonl").open(encoding="utf-8")]
     rng.shuffle(reference)
-    train, unseen = reference[:500], reference[500:]
+    train, unseen = reference[:400], reference[400:]
     negatives = noise(rng, 500)
     lm = tmp_path_factory.mktemp("lm")
     train_perplexity_model(train, lm)
@@ -76,8 +76,8 @@ def trained(sample_dir, tmp_path_factory):
 
 def test_training_holds_out_a_fifth_of_each_class_for_the_buckets(trained):
     out, card, _, _ = trained
-    assert card["examples"] == {"hq": 400, "lq": 400}
-    assert card["calibration_documents"] == {"positive": 100, "negative": 100}
+    assert card["examples"] == {"hq": 320, "lq": 400}
+    assert card["calibration_documents"] == {"positive": 80, "negative": 100}
     assert set(card["signals"]) == {"classifier", "moore_lewis"}
     assert all(len(signal["thresholds"]) == 19 for signal in card["signals"].values())
     assert {"quality.bin", "sp.model", "reference_lm.binary", "web_lm.binary", "card.json"} <= {

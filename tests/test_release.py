@@ -20,6 +20,10 @@ from curation.release import (
     batches_of,
     copies,
     dataset_card,
+    jsonl_zst_bytes,
+    licences_of,
+    push_to_hub,
+    read_url_licences,
 )
 
 from hostile import PROSE
@@ -134,3 +138,74 @@ def test_copies_follow_the_weight():
     assert [copies(2.0, 0, str(i)) for i in range(5)] == [2] * 5
     assert sum(copies(0.25, 0, str(i)) for i in range(4000)) == pytest.approx(1000, abs=80)
     assert sum(copies(0.0, 0, str(i)) for i in range(100)) == 0
+
+
+def test_a_hugging_face_tokenizer_json_counts_tokens(tmp_path):
+    import tokenizers
+    from tokenizers import models, pre_tokenizers, trainers
+
+    hf = tokenizers.Tokenizer(models.BPE(unk_token="[UNK]"))
+    hf.pre_tokenizer = pre_tokenizers.Whitespace()
+    hf.train_from_iterator([PROSE] * 50, trainers.BpeTrainer(vocab_size=300, special_tokens=["[UNK]", "[CLS]"]))
+    hf.post_processor = tokenizers.processors.TemplateProcessing(single="[CLS] $A", special_tokens=[("[CLS]", 1)])
+    path = tmp_path / "tokenizer.json"
+    hf.save(str(path))
+    counter = Tokenizer(str(path))
+    texts = [text(i) for i in range(5)]
+    # the text's own tokens: the [CLS] the post-processor would add is not counted
+    assert counter.count(texts) == [len(hf.encode(t).ids) - 1 for t in texts]
+    rows, _, stats = run(BlendSettings(), tokenizer=counter)
+    assert sum(rows.column("tokens").to_pylist()) == sum(stats.tokens_out.values()) > sum(stats.documents_out.values())
+
+
+def test_licences_follow_the_longest_url_prefix_and_reach_the_card(tmp_path):
+    licences = tmp_path / "licences.tsv"
+    licences.write_text("url_prefix\tlicence\nhttps://a.kr/\tMIT\nhttps://a.kr/wiki/\tCC BY-SA 4.0\n",
+                        encoding="utf-8")
+    mapping = read_url_licences(str(licences))
+    assert licences_of(["https://a.kr/wiki/x", "https://a.kr/y", "https://b.kr/", None], mapping, "default") == [
+        "CC BY-SA 4.0", "MIT", "default", "default"]
+    web = table("web-", 4).append_column("url", pa.array(["https://a.kr/wiki/1", "https://a.kr/2", "https://c.kr/",
+                                                          None]))
+    source = ReleaseSource("web", batches_of([web]), "crawl terms", ORIGINAL, ["s1"], url_licences=mapping)
+    rows, _, stats = run(BlendSettings(), srcs=[source])
+    assert dict(zip(rows.column("id").to_pylist(), rows.column("licence").to_pylist())) == {
+        "web-0": "CC BY-SA 4.0", "web-1": "MIT", "web-2": "crawl terms", "web-3": "crawl terms"}
+    card = dataset_card("r", stats, [source], BlendSettings(), {}, "sp.model", 1)
+    assert "| web | CC BY-SA 4.0 | 1 |" in card and "| web | crawl terms | 2 |" in card
+    licences.write_text("https://a.kr/ MIT\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="licences.tsv:1"):
+        read_url_licences(str(licences))
+
+
+def test_jsonl_zst_holds_the_shard_rows():
+    import zstandard
+
+    shard = table("web-", 2500)
+    data = zstandard.ZstdDecompressor().decompressobj().decompress(jsonl_zst_bytes(shard))
+    assert [json.loads(line) for line in data.decode().splitlines()] == shard.to_pylist()
+
+
+class RecordingHub:
+    def __init__(self):
+        self.calls = []
+
+    def create_repo(self, repo_id, **kwargs):
+        self.calls.append(("create_repo", repo_id, kwargs))
+
+    def upload_folder(self, **kwargs):
+        self.calls.append(("upload_folder", kwargs["repo_id"], kwargs))
+        return "https://hub.example/commit/1"
+
+
+def test_push_to_hub_uploads_card_and_shards_only_with_a_token(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with pytest.raises(ValueError, match="HF_TOKEN"):
+        push_to_hub(str(tmp_path), "team/ko-release", api=RecordingHub())
+    hub = RecordingHub()
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    assert push_to_hub(str(tmp_path), "team/ko-release", api=hub) == "https://hub.example/commit/1"
+    (_, repo, create), (_, _, upload) = hub.calls
+    assert repo == "team/ko-release" and create["repo_type"] == "dataset" and create["private"] is True
+    assert upload["folder_path"] == str(tmp_path) and upload["repo_type"] == "dataset"
+    assert "README.md" in upload["allow_patterns"] and not any("rejects" in p for p in upload["allow_patterns"])

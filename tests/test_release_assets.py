@@ -61,3 +61,47 @@ def test_a_release_is_assembled_from_every_partition_with_a_card(tmp_path, mater
     assert again.success and read_manifest(store, "release/training_release", "v1").kept_shards == first  # same bytes
     assert json.dumps(extra["weights"], sort_keys=True) == json.dumps({"persona_qa": 1.0, "personas": 0.5,
                                                                        "web": 1.0}, sort_keys=True)
+
+
+def test_the_release_loads_with_datasets_carries_page_licences_and_writes_jsonl_zst(tmp_path, materialise,
+                                                                                  monkeypatch):
+    import datasets
+    import zstandard
+
+    from resources.sources import WebInbox
+
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf_cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    store = tmp_path / "store"
+    seed_store(store, tmp_path / "models")
+    writer = PartitionWriter(str(store), "web/quality_filtered", "CC-3")
+    writer.write_kept(pa.table({"id": ["wiki-1", "faq-1"], "text": [text(700), text(701)], "snapshot": ["CC-3"] * 2,
+                                "url": ["https://wiki.example.kr/a.html", "https://faq.example.kr/b.html"]}))
+    writer.commit(rows_in=2)
+    licences = tmp_path / "web_licences.tsv"
+    licences.write_text("url_prefix\tlicence\nhttps://wiki.example.kr/\tCC BY-SA 4.0\n", encoding="utf-8")
+    config = {"ops": {"release__training_release": {"config": {"jsonl_zst": True}}}}
+    result = materialise(release_assets, "v2", run_config=config,
+                         web_inbox=WebInbox(root=str(tmp_path / "inbox"), licences=str(licences)))
+    assert result.success
+    manifest = read_manifest(str(store), "release/training_release", "v2")
+    folder = store / "release" / "training_release" / "v2"
+    card = (folder / "README.md").read_text()
+    [kept_dir] = {str((folder / shard).parent) for shard in manifest.kept_shards}
+    assert f"<this folder>/{(folder / manifest.kept_shards[0]).parent.relative_to(folder)}" in card
+    loaded = datasets.load_dataset("parquet", data_dir=kept_dir, split="train")
+    rows = pa.concat_tables([pq.read_table(p) for p in shard_paths(str(store), manifest)])
+    assert loaded.num_rows == rows.num_rows == manifest.rows_kept
+    assert loaded["id"] == rows.column("id").to_pylist() and set(loaded.column_names) >= {"text", "licence"}
+    licence_of = dict(zip(loaded["id"], loaded["licence"]))
+    assert licence_of["wiki-1"] == "CC BY-SA 4.0" and licence_of["faq-1"] == licence_of["w0"] != "CC BY-SA 4.0"
+    assert "| web | CC BY-SA 4.0 | 1 |" in card and "jsonl.zst" in card
+    jsonl = sorted((folder / manifest.kept_shards[0]).parent.parent.glob("jsonl/*.jsonl.zst"))
+    assert len(jsonl) == len(manifest.kept_shards)
+    lines = [json.loads(line) for path in jsonl
+             for line in zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes()).splitlines()]
+    assert lines == rows.to_pylist()
+    # the same release without the option drops the jsonl copies of the same data folder
+    assert materialise(release_assets, "v2", web_inbox=WebInbox(root=str(tmp_path / "inbox"),
+                                                                licences=str(licences))).success
+    assert not list(folder.glob("*/jsonl"))
