@@ -13,7 +13,7 @@ from pydantic import Field
 from assets.partitions import release_names
 from assets.stage_runner import partition_asset, write_split
 from curation.decontaminate import Decontaminator
-from curation.io import atomic_write_bytes, filesystem
+from curation.io import filesystem
 from curation.release import (
     ORIGINAL,
     RELEASE_SCHEMA,
@@ -23,8 +23,8 @@ from curation.release import (
     ReleaseStats,
     Tokenizer,
     assemble,
-    dataset_card,
-    jsonl_zst_bytes,
+    file_sha256,
+    finish_release,
     push_to_hub,
     read_url_licences,
 )
@@ -76,7 +76,7 @@ def _sources(store: CorpusStore, weights: dict[str, float], url_licences: dict[s
             continue
         manifests = [store.manifest(stage, p) for p in partitions]
         chosen.append(ReleaseSource(name, lambda m=manifests: (b for x in m for b in store.iter_batches(x)), licence,
-                                    kind, partitions, url_licences))
+                                    kind, partitions, url_licences, sum(m.rows_kept for m in manifests)))
     return chosen
 
 
@@ -97,7 +97,7 @@ def training_release(context: dg.AssetExecutionContext, config: ReleaseConfig, c
     decontaminator = Decontaminator(config.benchmarks) if config.benchmarks else None
     pairs = assemble(sources, settings, stats, tokenizer, decontaminator, progress=context.log.info)
     lineage = {"code_versions": _code_versions([SOURCES[s.name][0] for s in sources]),
-               "tokenizer_sha256": _sha256(tokenizer_path)}
+               "tokenizer_sha256": file_sha256(tokenizer_path)}
     counted = {"in": 0}
 
     def split():
@@ -112,12 +112,9 @@ def training_release(context: dg.AssetExecutionContext, config: ReleaseConfig, c
     manifest = corpus_store.manifest("release/training_release", context.partition_key)
     fs, folder = filesystem(corpus_store.partition_url("release/training_release", context.partition_key),
                             corpus_store.storage_options or None)
-    shard_folder = posixpath.dirname(manifest.kept_shards[0]) if manifest.kept_shards else "."
-    _write_jsonl_zst(fs, folder, manifest.kept_shards, config.jsonl_zst)
-    card = dataset_card(context.partition_key, stats, sources, settings, lineage, posixpath.basename(tokenizer_path),
-                        len(manifest.kept_shards), _upstream_rejects(corpus_store, sources), shard_folder,
-                        jsonl_zst=config.jsonl_zst)
-    atomic_write_bytes(fs, f"{folder}/README.md", card.encode("utf-8"))
+    card = finish_release(fs, folder, manifest, context.partition_key, stats, sources, settings, lineage,
+                          posixpath.basename(tokenizer_path), _upstream_rejects(corpus_store, sources),
+                          config.jsonl_zst)
     if config.push_to_hub:
         if "file" not in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
             raise dg.Failure("push_to_hub uploads from a local store; this store is remote")
@@ -127,23 +124,6 @@ def training_release(context: dg.AssetExecutionContext, config: ReleaseConfig, c
     result.metadata["dataset_card"] = dg.MetadataValue.md(card)
     result.metadata["documents_by_source"] = dg.MetadataValue.json(json.loads(json.dumps(dict(stats.documents_out))))
     return result
-
-
-def _write_jsonl_zst(fs, folder: str, kept_shards: list[str], wanted: bool) -> None:
-    """jsonl/part-NNNNN.jsonl.zst beside each kept Parquet shard, one shard in memory at a time;
-    removed when not wanted (a re-run of the same bytes keeps its data folder)."""
-    import pyarrow.parquet as pq
-
-    for shard in kept_shards:
-        target_dir = posixpath.join(folder, posixpath.dirname(posixpath.dirname(shard)), "jsonl")
-        if not wanted:
-            if fs.exists(target_dir):
-                fs.rm(target_dir, recursive=True)
-            continue
-        with fs.open(posixpath.join(folder, shard), "rb") as handle:
-            table = pq.read_table(handle)
-        name = posixpath.basename(shard).removesuffix(".parquet") + ".jsonl.zst"
-        atomic_write_bytes(fs, posixpath.join(target_dir, name), jsonl_zst_bytes(table))
 
 
 def _code_versions(stages: list[str]) -> dict[str, str]:
@@ -174,13 +154,6 @@ def _upstream_rejects(store: CorpusStore, sources: list[ReleaseSource]) -> dict[
                     counts = totals.setdefault(f"{group}/{stage}", {})
                     counts[reason] = counts.get(reason, 0) + count
     return totals
-
-
-def _sha256(path: str) -> str:
-    import hashlib
-
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()[:16]
 
 
 release_assets = [training_release]

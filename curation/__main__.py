@@ -16,6 +16,7 @@ Dedup and training keep their own commands:
     python -m curation rebuild-index KEPT... --index DIR
     python -m curation train-kenlm --corpus C --out MODEL
     python -m curation train-quality --positive P --negative N --out MODEL [--language-model LM]
+    python -m curation release OUT --source NAME=PATH ... --tokenizer MODEL   (curation/release_cli.py)
 
 OUT holds the kept documents with the stage's columns added; rejected documents go to REJECTS
 (default: OUT with `.rejects` before the extension) with stage, reason and details. Prints one
@@ -235,10 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--names", nargs="+", help="partition names (default: file names without extension)")
     _add_dedup_options(rebuild, exclude=("threshold", "verify", "exact"))
     rebuild.set_defaults(train=_rebuild_index)
-    from curation import cc_cli, instruct_cli
+    from curation import cc_cli, instruct_cli, release_cli
 
     cc_cli.add_commands(commands)
     instruct_cli.add_commands(commands)
+    release_cli.add_commands(commands)
     return parser
 
 

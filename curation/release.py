@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from curation.dedup.engine import dedup_settings, deduplicate_partition
 from curation.dedup.index import DedupIndex
 from curation.documents import details_json, rejects_table
+from curation.io import atomic_write_bytes
 from curation.progress import Progress
 
 RELEASE_SCHEMA = pa.schema([
@@ -58,6 +59,7 @@ class ReleaseSource:
     kind: str = ORIGINAL
     partitions: list[str] = field(default_factory=list)
     url_licences: Mapping[str, str] = field(default_factory=dict)  # URL prefix -> licence of the pages under it
+    documents: int | None = None  # rows its batches hold, when known (the progress line's total and ETA)
 
 
 def read_url_licences(path: str) -> dict[str, str]:
@@ -270,12 +272,15 @@ def token_multipliers(shares: Mapping[str, float], tokens: Mapping[str, int]) ->
 
 def assemble(sources: Sequence[ReleaseSource], settings: BlendSettings, stats: ReleaseStats,
              tokenizer: Tokenizer | None = None, decontaminator=None, work_dir: str | None = None,
-             progress: Callable[[str], None] | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
+             progress: Callable[[str], None] | None = None,
+             progress_every_s: float = 30.0) -> Iterator[tuple[pa.Table, pa.Table]]:
     """The release as (rows, rejects) pairs: the shuffled rows (RELEASE_SCHEMA) in order, bucket
     by bucket, and every dropped document with its stage and reason; `stats` fills as it goes."""
     pending_rejects: list[pa.Table] = []
     write_rejects = pending_rejects.append
-    meter = Progress("release", report=progress, every_s=30.0)
+    counts = [s.documents for s in sources]
+    meter = Progress("release", total=None if None in counts else sum(counts), report=progress,
+                     every_s=progress_every_s)
     if settings.weights_as not in ("documents", "tokens"):
         raise ValueError(f"weights_as must be documents or tokens, not {settings.weights_as!r}")
     multipliers = dict(settings.weights)
@@ -383,7 +388,8 @@ def dataset_card(name: str, stats: ReleaseStats, sources: Sequence[ReleaseSource
     """README.md of the release: sources and licences, documents and tokens before and after the
     blend, rejects, decontamination hits, lineage."""
     rows = "\n".join(
-        f"| {s.name} | {s.licence} | {settings.weights.get(s.name, 1.0)} | {stats.documents_in[s.name]:,} | "
+        f"| {s.name} | {'per page (below); otherwise ' if s.url_licences else ''}{s.licence} | "
+        f"{settings.weights.get(s.name, 1.0)} | {stats.documents_in[s.name]:,} | "
         f"{stats.tokens_in[s.name]:,} | {stats.documents_out[s.name]:,} | {stats.tokens_out[s.name]:,} |"
         for s in sources)
     rejects = "\n".join(f"| {k} | {v:,} |" for k, v in sorted(stats.rejects.items())) or "| (none) | 0 |"
@@ -419,3 +425,65 @@ def batches_of(tables: Iterator[pa.Table] | Iterable[pa.Table]) -> Callable[[], 
     """A re-readable source over tables already in memory (tests, small inputs)."""
     tables = list(tables)
     return lambda: iter(tables)
+
+
+def write_jsonl_zst(fs, folder: str, kept_shards: Sequence[str], wanted: bool) -> None:
+    """jsonl/part-NNNNN.jsonl.zst beside each kept Parquet shard of a committed release folder,
+    one shard in memory at a time; removed when not wanted (a re-run of the same bytes keeps its
+    data folder)."""
+    for shard in kept_shards:
+        target_dir = posixpath.join(folder, posixpath.dirname(posixpath.dirname(shard)), "jsonl")
+        if not wanted:
+            if fs.exists(target_dir):
+                fs.rm(target_dir, recursive=True)
+            continue
+        with fs.open(posixpath.join(folder, shard), "rb") as handle:
+            table = pq.read_table(handle)
+        name = posixpath.basename(shard).removesuffix(".parquet") + ".jsonl.zst"
+        atomic_write_bytes(fs, posixpath.join(target_dir, name), jsonl_zst_bytes(table))
+
+
+def finish_release(fs, folder: str, manifest, name: str, stats: ReleaseStats, sources: Sequence[ReleaseSource],
+                   settings: BlendSettings, lineage: Mapping[str, Any], tokenizer_name: str,
+                   upstream_rejects: Mapping[str, Mapping[str, int]] | None = None, jsonl_zst: bool = False) -> str:
+    """After the shards are committed: the jsonl.zst copies (if wanted) and the card, written
+    atomically beside the shards. Returns the card."""
+    shard_folder = posixpath.dirname(manifest.kept_shards[0]) if manifest.kept_shards else "."
+    write_jsonl_zst(fs, folder, manifest.kept_shards, jsonl_zst)
+    card = dataset_card(name, stats, sources, settings, lineage, tokenizer_name, len(manifest.kept_shards),
+                        upstream_rejects, shard_folder, jsonl_zst=jsonl_zst)
+    atomic_write_bytes(fs, f"{folder}/README.md", card.encode("utf-8"))
+    return card
+
+
+def write_release(out: str, name: str, sources: Sequence[ReleaseSource], settings: BlendSettings,
+                  tokenizer: Tokenizer, decontaminator=None, rows_per_shard: int | None = None,
+                  jsonl_zst: bool = False, progress: Callable[[str], None] | None = None,
+                  lineage: Mapping[str, Any] | None = None) -> tuple[Any, ReleaseStats, str]:
+    """A release outside Dagster (the CLI): `{out}/{name}/` laid out as the store's release
+    partition (manifest.json, data-*/kept/, data-*/rejects/, README.md), committed atomically.
+    Returns (manifest, stats, card)."""
+    from curation.io import PartitionWriter
+
+    stats = ReleaseStats()
+    kwargs = {"rows_per_shard": rows_per_shard} if rows_per_shard else {}
+    writer = PartitionWriter(out, "", name, **kwargs)
+    try:
+        for rows, rejects in assemble(sources, settings, stats, tokenizer, decontaminator, progress=progress,
+                                      progress_every_s=5.0):
+            writer.write_kept(rows)
+            writer.write_rejects(rejects)
+        manifest = writer.commit(writer.rows_kept + writer.rows_rejected, stats.as_dict())
+    except BaseException:
+        writer.abort()
+        raise
+    folder = writer.dir
+    lineage = {**(lineage or {}), "tokenizer_sha256": file_sha256(tokenizer.path)}
+    card = finish_release(writer.fs, folder, manifest, name, stats, sources, settings, lineage,
+                          posixpath.basename(tokenizer.path), None, jsonl_zst)
+    return manifest, stats, card
+
+
+def file_sha256(path: str, digits: int = 16) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()[:digits]

@@ -209,3 +209,45 @@ def test_push_to_hub_uploads_card_and_shards_only_with_a_token(tmp_path, monkeyp
     assert repo == "team/ko-release" and create["repo_type"] == "dataset" and create["private"] is True
     assert upload["folder_path"] == str(tmp_path) and upload["repo_type"] == "dataset"
     assert "README.md" in upload["allow_patterns"] and not any("rejects" in p for p in upload["allow_patterns"])
+
+
+def test_release_progress_lines_carry_the_total_tokens_and_eta(tokenizer):
+    lines = []
+    srcs = sources()
+    for source, n in zip(srcs, (300, 100, 200)):
+        source.documents = n
+    stats = ReleaseStats()
+    list(assemble(srcs, BlendSettings(), stats, tokenizer, progress=lines.append, progress_every_s=0.0))
+    meter = [line for line in lines if line.startswith("release: ") and "documents (" in line]
+    assert meter and all(" of 600 documents" in line and "tokens/s" in line for line in meter)
+    assert any("ETA" in line for line in meter)
+
+
+def test_the_release_command_writes_a_release_folder(tmp_path, tokenizer):
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    from curation.io import read_manifest, shard_paths
+
+    web, synthetic = tmp_path / "web.parquet", tmp_path / "syn.jsonl"
+    pq.write_table(table("web-", 50), web)
+    synthetic.write_text("".join(json.dumps({"id": f"s{i}", "text": text(i if i < 2 else 500 + i)},
+                                            ensure_ascii=False) + "\n" for i in range(10)), encoding="utf-8")
+    command = [sys.executable, "-m", "curation", "release", str(tmp_path / "out"), "--name", "v1",
+               "--source", f"web={web}", "--synthetic", f"rephrased={synthetic}", "--licence", "web=CC0-1.0",
+               "--weight", "web=2", "--tokenizer", tokenizer.path]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    manifest = read_manifest(str(tmp_path / "out"), "", "v1")
+    assert manifest.extra["documents_in"] == {"web": 50, "rephrased": 10}
+    assert manifest.extra["documents_out"] == {"web": 100, "rephrased": 8}
+    assert manifest.rejects_by_reason == {"cross_source_duplicate": 2}
+    rows = pa.concat_tables([pq.read_table(p) for p in shard_paths(str(tmp_path / "out" / ""), manifest)])
+    assert rows.num_rows == 108 and set(rows.column("licence").to_pylist()) == {"CC0-1.0", "unstated"}
+    assert "release v1: 108 documents" in result.stdout
+    assert (tmp_path / "out" / "v1" / "README.md").read_text().count("| web | CC0-1.0 |") == 2
+    bad = subprocess.run(command[:7] + ["--source", "web", "--tokenizer", tokenizer.path], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "NAME=VALUE" in bad.stderr
