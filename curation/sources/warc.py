@@ -23,6 +23,7 @@ from warcio.statusandheaders import StatusAndHeadersParserException
 
 from curation.documents import details_json, document_id, document_schema, rejects_table
 from curation.io import filesystem
+from curation.sources.warc_fast import ParsedRecord, parse_member
 from curation.stage import BatchStats
 
 WARC_SUFFIXES = (".warc.gz", ".warc")
@@ -51,6 +52,7 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 _CHUNK = 1 << 20
 # Records that name a web resource: without a target URI they are not what they claim to be.
 _TARGETED = ("response", "request", "revisit")
+_HEADROOM = 1 << 16  # a whole member may hold this much beyond the payload limit (its headers)
 _HTTP_LOADER = ArcWarcRecordLoader()
 
 
@@ -177,7 +179,9 @@ def _record_item(record, name: str, offset: int, snapshot: str, stats: WarcFileS
     if record.rec_type != "response":
         return None
     record_id = record.rec_headers.get_header("WARC-Record-ID") or ""
-    if target.lower().startswith(("http:", "https:")):
+    if isinstance(record, ParsedRecord):
+        pass  # its HTTP headers are parsed already
+    elif target.lower().startswith(("http:", "https:")):
         try:  # parsed here, not by warcio's iterator, so that a bad record costs only itself
             record.http_headers = _HTTP_LOADER.load_http_headers("response", target, record.raw_stream, record.length)
         except (StatusAndHeadersParserException, EOFError, ValueError):
@@ -225,26 +229,65 @@ def _gzip_items(stream: BinaryIO, name: str, snapshot: str, stats: WarcFileStats
             yield BadRecord(name, start, "corrupt_record", "bytes between gzip members that are not gzip")
             source.skip_to(GZIP_MAGIC, start + 1)
             continue
-        member = _MemberReader(source)
+        whole = _whole_member(source, max_record_bytes + _HEADROOM)
+        parsed = parse_member(whole) if whole is not None else None
+        if parsed is not None:
+            item = _record_item(parsed, name, start, snapshot, stats, max_record_bytes, 0)
+            yield _PARSED
+            if item is not None:
+                yield item
+            continue
+        member = _MemberReader(source) if whole is None else None
         index = 0
         try:
-            records = ArchiveIterator(io.BufferedReader(member, _CHUNK), no_record_parse=True)
+            records = ArchiveIterator(io.BufferedReader(member, _CHUNK) if member else io.BytesIO(whole),
+                                      no_record_parse=True)
             for record in records:
                 item = _record_item(record, name, start, snapshot, stats, max_record_bytes, index)
                 index += 1
                 yield _PARSED
                 if item is not None:
                     yield item
-            member.drain()
+            if member:
+                member.drain()
         except _Damaged as damage:
             yield BadRecord(name, start, damage.reason, f"{damage} ({index} records of this member read before it)")
             source.skip_to(GZIP_MAGIC, start + 1)
         except _UNPARSEABLE as error:
             yield BadRecord(name, start, "unparseable_record", f"{type(error).__name__}: {str(error)[:200]}")
             try:
-                member.drain()
+                if member:
+                    member.drain()
             except _Damaged:
                 source.skip_to(GZIP_MAGIC, start + 1)
+
+
+def _whole_member(source: _Source, limit: int) -> bytes | None:
+    """One gzip member decompressed whole, when it is intact and at most `limit` bytes; else
+    None with every byte given back, so that the streaming reader takes it from its start (and
+    reports the damage or the size as it would have)."""
+    decompressor = zlib.decompressobj(wbits=31)
+    taken: list[bytes] = []
+    out: list[bytes] = []
+    size = 0
+    try:
+        while chunk := source.take():
+            taken.append(chunk)
+            pending = chunk
+            while pending:
+                data = decompressor.decompress(pending, limit + 1 - size)
+                out.append(data)
+                size += len(data)
+                if decompressor.eof:
+                    source.give_back(decompressor.unused_data)
+                    return b"".join(out)
+                if size > limit:
+                    raise zlib.error("over the limit")
+                pending = decompressor.unconsumed_tail
+    except zlib.error:
+        pass
+    source.give_back(b"".join(taken))
+    return None
 
 
 def _plain_items(stream: BinaryIO, name: str, snapshot: str, stats: WarcFileStats, max_record_bytes: int):
