@@ -111,10 +111,17 @@ def test_the_faster_jusText_paths_give_jusTexts_own_strings_and_extractions():
     pages = sorted(Path(__file__).resolve().parents[1].joinpath("data", "bench", "html").glob("*.html"))[:40]
     assert len(pages) == 40
     html = [decode_html(p.read_bytes()).text for p in pages]
-    fast = [JustextKorean().extract(h) for h in html]
+    import justext
+
+    def paragraphs():  # every field jusText gives a paragraph, its lazily built paths included
+        return [[(p.dom_path, p.xpath, p.text, p.tags_count, p.chars_count_in_links, p.class_type, p.is_heading)
+                 for p in justext.justext(h, frozenset())] for h in html]
+
+    fast, fast_paragraphs = [JustextKorean().extract(h) for h in html], paragraphs()
     justext_speed.uninstall()
     try:
-        slow = [JustextKorean().extract(h) for h in html]
+        slow, slow_paragraphs = [JustextKorean().extract(h) for h in html], paragraphs()
     finally:
         justext_speed.install()
     assert fast == slow and sum(len(t) for t in fast) > 10_000
+    assert fast_paragraphs == slow_paragraphs and sum(map(len, fast_paragraphs)) > 400

@@ -10,7 +10,12 @@ read (its length, word count and stop-word count each read it). Here:
   callback decides (a run is maximal, so the "\\n" left by the first pass stands between
   non-space characters and is not touched by the second);
 - `Paragraph.text` is remembered per paragraph until a text node is appended (the only way
-  jusText changes a paragraph's text).
+  jusText changes a paragraph's text);
+- a paragraph's `dom_path` and `xpath` strings are built when first read, from a snapshot of
+  the element path taken when the paragraph starts (a tuple of the path's (tag, order,
+  children) triples: tag and order never change). jusText starts a paragraph at every block
+  element's start and end and drops those that hold no text, so most paths were joined into
+  two strings for nothing.
 
 `install()` applies both to the installed jusText once, only for the version they were written
 against; tests check the outputs against the original functions.
@@ -42,6 +47,28 @@ def _remembered_text(paragraph) -> str:
     return text
 
 
+def _paragraph_init(paragraph, path) -> None:
+    paragraph._path = tuple(path._elements)
+    paragraph.text_nodes = []
+    paragraph.chars_count_in_links = 0
+    paragraph.tags_count = 0
+    paragraph.class_type = ""  # short | neargood | good | bad
+
+
+def _dom_path(paragraph) -> str:
+    value = paragraph.__dict__.get("_dom_path")
+    if value is None:
+        value = paragraph.__dict__["_dom_path"] = ".".join(e[0] for e in paragraph._path)
+    return value
+
+
+def _xpath(paragraph) -> str:
+    value = paragraph.__dict__.get("_xpath")
+    if value is None:
+        value = paragraph.__dict__["_xpath"] = "/" + "/".join(f"{e[0]}[{e[1]:d}]" for e in paragraph._path)
+    return value
+
+
 def install() -> bool:
     """Patch the installed jusText if it is the version these equivalents were checked on."""
     global _installed
@@ -54,10 +81,13 @@ def install() -> bool:
     from justext import paragraph, utils
 
     ORIGINALS.update(utils=utils.normalize_whitespace, paragraph=paragraph.normalize_whitespace,
-                     text=paragraph.Paragraph.text)
+                     text=paragraph.Paragraph.text, init=paragraph.Paragraph.__init__)
     utils.normalize_whitespace = normalize_whitespace
     paragraph.normalize_whitespace = normalize_whitespace
     paragraph.Paragraph.text = property(_remembered_text)
+    paragraph.Paragraph.__init__ = _paragraph_init
+    paragraph.Paragraph.dom_path = property(_dom_path)
+    paragraph.Paragraph.xpath = property(_xpath)
     _installed = True
     return True
 
@@ -72,4 +102,6 @@ def uninstall() -> None:
     utils.normalize_whitespace = ORIGINALS["utils"]
     paragraph.normalize_whitespace = ORIGINALS["paragraph"]
     paragraph.Paragraph.text = ORIGINALS["text"]
+    paragraph.Paragraph.__init__ = ORIGINALS["init"]
+    del paragraph.Paragraph.dom_path, paragraph.Paragraph.xpath
     _installed = False
