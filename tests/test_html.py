@@ -108,6 +108,12 @@ def test_the_faster_jusText_paths_give_jusTexts_own_strings_and_extractions():
               " \n ", "\t\r", "."]
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(5000)]
     assert all(justext_speed.normalize_whitespace(t) == original(t) for t in texts)
+    import re
+    import sys
+
+    # the shortcut's premise: ASCII space is the only character that is whitespace and printable
+    whitespace = re.compile(r"\s")
+    assert [c for c in map(chr, range(sys.maxunicode + 1)) if c.isprintable() and whitespace.match(c)] == [" "]
     pages = sorted(Path(__file__).resolve().parents[1].joinpath("data", "bench", "html").glob("*.html"))[:40]
     assert len(pages) == 40
     html = [decode_html(p.read_bytes()).text for p in pages]

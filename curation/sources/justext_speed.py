@@ -33,7 +33,12 @@ ORIGINALS: dict = {}  # what install() replaced, for uninstall() and the equival
 
 
 def normalize_whitespace(text: str) -> str:
-    """jusText's normalize_whitespace, without a Python callback per whitespace run."""
+    """jusText's normalize_whitespace, without a Python callback per whitespace run. A text
+    whose only whitespace is single ASCII spaces is returned as it is: the space is the one
+    character both `str.isspace` (= regex `\\s`) and `str.isprintable` accept (checked over
+    every code point in the tests), so such a text has no run to rewrite."""
+    if "  " not in text and text.isprintable():
+        return text
     return _OTHER_RUN.sub(" ", _LINE_BREAK_RUN.sub("\n", text))
 
 
