@@ -1,6 +1,6 @@
 import codecs
 
-from curation.sources.html import JustextKorean, decode_html, normalise_charset
+from curation.sources.html import JustextKorean, decode_html, normalise_charset, stoplist
 
 KOREAN = "한국어 웹 페이지의 본문입니다. 똠방각하와 햏자는 CP949에만 있는 글자입니다."
 
@@ -120,8 +120,10 @@ def test_the_faster_jusText_paths_give_jusTexts_own_strings_and_extractions():
     import justext
 
     def paragraphs():  # every field jusText gives a paragraph, its lazily built paths included
-        return [[(p.dom_path, p.xpath, p.text, p.tags_count, p.chars_count_in_links, p.class_type, p.is_heading)
-                 for p in justext.justext(h, frozenset())] for h in html]
+        return [[(p.dom_path, p.xpath, p.text, p.tags_count, p.chars_count_in_links, p.class_type, p.is_heading,
+                  p.cf_class, p.stopwords_density(stops)) for p in justext.justext(h, stops)] for h in html]
+
+    stops = stoplist()
 
     fast, fast_paragraphs = [JustextKorean().extract(h) for h in html], paragraphs()
     justext_speed.uninstall()
@@ -131,3 +133,4 @@ def test_the_faster_jusText_paths_give_jusTexts_own_strings_and_extractions():
         justext_speed.install()
     assert fast == slow and sum(len(t) for t in fast) > 10_000
     assert fast_paragraphs == slow_paragraphs and sum(map(len, fast_paragraphs)) > 400
+    assert len({p[7] for page in fast_paragraphs for p in page}) >= 3  # short, neargood, good, bad: densities mattered

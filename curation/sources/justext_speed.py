@@ -11,6 +11,9 @@ read (its length, word count and stop-word count each read it). Here:
   non-space characters and is not touched by the second);
 - `Paragraph.text` is remembered per paragraph until a text node is appended (the only way
   jusText changes a paragraph's text);
+- `Paragraph.stopwords_density` splits the text once (jusText splits it three times: twice
+  for the word count, once for the stop words) and looks the lower-cased words up with C-level
+  `map`;
 - a paragraph's `dom_path` and `xpath` strings are built when first read, from a snapshot of
   the element path taken when the paragraph starts (a tuple of the path's (tag, order,
   children) triples: tag and order never change). jusText starts a paragraph at every block
@@ -74,6 +77,13 @@ def _xpath(paragraph) -> str:
     return value
 
 
+def _stopwords_density(paragraph, stopwords) -> float:
+    words = paragraph.text.split()
+    if not words:
+        return 0
+    return sum(map(stopwords.__contains__, map(str.lower, words))) / len(words)
+
+
 def install() -> bool:
     """Patch the installed jusText if it is the version these equivalents were checked on."""
     global _installed
@@ -86,11 +96,13 @@ def install() -> bool:
     from justext import paragraph, utils
 
     ORIGINALS.update(utils=utils.normalize_whitespace, paragraph=paragraph.normalize_whitespace,
-                     text=paragraph.Paragraph.text, init=paragraph.Paragraph.__init__)
+                     text=paragraph.Paragraph.text, init=paragraph.Paragraph.__init__,
+                     density=paragraph.Paragraph.stopwords_density)
     utils.normalize_whitespace = normalize_whitespace
     paragraph.normalize_whitespace = normalize_whitespace
     paragraph.Paragraph.text = property(_remembered_text)
     paragraph.Paragraph.__init__ = _paragraph_init
+    paragraph.Paragraph.stopwords_density = _stopwords_density
     paragraph.Paragraph.dom_path = property(_dom_path)
     paragraph.Paragraph.xpath = property(_xpath)
     _installed = True
@@ -108,5 +120,6 @@ def uninstall() -> None:
     paragraph.normalize_whitespace = ORIGINALS["paragraph"]
     paragraph.Paragraph.text = ORIGINALS["text"]
     paragraph.Paragraph.__init__ = ORIGINALS["init"]
+    paragraph.Paragraph.stopwords_density = ORIGINALS["density"]
     del paragraph.Paragraph.dom_path, paragraph.Paragraph.xpath
     _installed = False
