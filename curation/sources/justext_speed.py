@@ -14,6 +14,9 @@ read (its length, word count and stop-word count each read it). Here:
 - `Paragraph.stopwords_density` splits the text once (jusText splits it three times: twice
   for the word count, once for the stop words) and looks the lower-cased words up with C-level
   `map`;
+- `ParagraphMaker._start_new_pragraph` keeps a paragraph when it has text nodes and its text
+  is not empty; jusText asks `if self.paragraph` first, which (Paragraph has `__len__`)
+  builds the text of every paragraph, the many empty ones included;
 - a paragraph's `dom_path` and `xpath` strings are built when first read, from a snapshot of
   the element path taken when the paragraph starts (a tuple of the path's (tag, order,
   children) triples: tag and order never change). jusText starts a paragraph at every block
@@ -84,6 +87,18 @@ def _stopwords_density(paragraph, stopwords) -> float:
     return sum(map(stopwords.__contains__, map(str.lower, words))) / len(words)
 
 
+def _start_new_paragraph(maker) -> None:
+    current = maker.paragraph
+    # jusText: `if current and current.contains_text()`, i.e. len(current.text) > 0 and
+    # current.text_nodes; the text is empty whenever there are no text nodes
+    if current is not None and current.text_nodes and current.text:
+        maker.paragraphs.append(current)
+    maker.paragraph = _PARAGRAPH(maker.path)
+
+
+_PARAGRAPH = None  # justext.paragraph.Paragraph, set by install()
+
+
 def install() -> bool:
     """Patch the installed jusText if it is the version these equivalents were checked on."""
     global _installed
@@ -93,9 +108,12 @@ def install() -> bool:
 
     if version("jusText") != JUSTEXT_VERSION:
         return False
-    from justext import paragraph, utils
+    global _PARAGRAPH
+    from justext import core, paragraph, utils
 
-    ORIGINALS.update(utils=utils.normalize_whitespace, paragraph=paragraph.normalize_whitespace,
+    _PARAGRAPH = paragraph.Paragraph
+    ORIGINALS.update(start=core.ParagraphMaker._start_new_pragraph,
+                     utils=utils.normalize_whitespace, paragraph=paragraph.normalize_whitespace,
                      text=paragraph.Paragraph.text, init=paragraph.Paragraph.__init__,
                      density=paragraph.Paragraph.stopwords_density)
     utils.normalize_whitespace = normalize_whitespace
@@ -103,6 +121,7 @@ def install() -> bool:
     paragraph.Paragraph.text = property(_remembered_text)
     paragraph.Paragraph.__init__ = _paragraph_init
     paragraph.Paragraph.stopwords_density = _stopwords_density
+    core.ParagraphMaker._start_new_pragraph = _start_new_paragraph
     paragraph.Paragraph.dom_path = property(_dom_path)
     paragraph.Paragraph.xpath = property(_xpath)
     _installed = True
@@ -114,8 +133,9 @@ def uninstall() -> None:
     global _installed
     if not _installed:
         return
-    from justext import paragraph, utils
+    from justext import core, paragraph, utils
 
+    core.ParagraphMaker._start_new_pragraph = ORIGINALS["start"]
     utils.normalize_whitespace = ORIGINALS["utils"]
     paragraph.normalize_whitespace = ORIGINALS["paragraph"]
     paragraph.Paragraph.text = ORIGINALS["text"]
