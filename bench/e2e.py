@@ -24,11 +24,6 @@ imports; model loading included), docs/s, per-stage seconds and counts, and peak
 process (run one size per process for per-size peaks).
 """
 
-import os
-
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "RAYON_NUM_THREADS"):
-    os.environ[_var] = "1"
-
 import argparse  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
@@ -39,6 +34,9 @@ import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from peer_env import pin  # first: one thread per pool before any library loads
+
+# isort: split
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
@@ -71,14 +69,6 @@ def peak_rss_mb() -> float:
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def pin(cpu: int | None) -> int | None:
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    core = max(os.sched_getaffinity(0)) if cpu is None else cpu
-    os.sched_setaffinity(0, {core})
-    return core
 
 
 def reference_texts(data: Path) -> list[str]:

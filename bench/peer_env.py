@@ -1,6 +1,7 @@
-"""What the peer benches (e2e_peers.py: datatrove, e2e_nemo.py: NeMo Curator) share, without
-importing `curation` (they run in their own venvs). Import it first: it sets the thread pools
-of BLAS, OpenMP, Rayon and tokenizers to one thread before any of them loads."""
+"""What the end-to-end benches (e2e.py: ours, e2e_peers.py: datatrove, e2e_nemo.py: NeMo
+Curator) share, without importing `curation` (the peers run in their own venvs). Import it
+first: it sets the thread pools of BLAS, OpenMP, Rayon and tokenizers to one thread before any
+of them loads."""
 
 import glob
 import os
