@@ -71,7 +71,7 @@ def read_url_licences(path: str) -> dict[str, str]:
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             fields = line.rstrip("\n").split("\t")
-            if number == 1 and fields == ["url_prefix", "licence"] or not line.strip():
+            if (number == 1 and fields == ["url_prefix", "licence"]) or not line.strip():
                 continue
             if len(fields) != 2 or not all(f.strip() for f in fields):
                 raise ValueError(f"{path}:{number}: expected url_prefix<TAB>licence, got {line.rstrip()!r}")
