@@ -271,18 +271,16 @@ def _whole_member(source: _Source, limit: int) -> bytes | None:
     out: list[bytes] = []
     size = 0
     try:
-        while chunk := source.take():
+        while size <= limit and (chunk := source.take()):
             taken.append(chunk)
             pending = chunk
-            while pending:
+            while pending and size <= limit:
                 data = decompressor.decompress(pending, limit + 1 - size)
                 out.append(data)
                 size += len(data)
                 if decompressor.eof:
                     source.give_back(decompressor.unused_data)
                     return b"".join(out)
-                if size > limit:
-                    raise zlib.error("over the limit")
                 pending = decompressor.unconsumed_tail
     except zlib.error:
         pass
