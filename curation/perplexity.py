@@ -33,10 +33,16 @@ class KenLMToolsMissing(RuntimeError):
     pass
 
 
+def _one_spaced(line: str) -> str:
+    # INLINE_SPACE turns runs of spaces and tabs into one space: a line without a tab or two
+    # spaces in a row has no run to rewrite (most lines; the substitution built every match)
+    return INLINE_SPACE.sub(" ", line) if "\t" in line or "  " in line else line
+
+
 def normalize_for_lm(text: str) -> list[str]:
     """NFKC, lower case, digits -> 0 (CCNet), one entry per non-empty line."""
     text = DIGIT.sub("0", fold(text))
-    return [INLINE_SPACE.sub(" ", line).strip() for line in text.splitlines() if line.strip()]
+    return [_one_spaced(line).strip() for line in text.splitlines() if line.strip()]
 
 
 def _tool(name: str) -> str:

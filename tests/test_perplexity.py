@@ -65,3 +65,17 @@ def test_filter_rejects_tail_with_reason(model_dir):
     assert PerplexityFilter(PerplexityScorer(model_dir)).process(batch)[1].num_rows == 0  # annotates by default
     with pytest.raises(ValueError, match="unknown perplexity buckets"):
         PerplexityFilter(PerplexityScorer(model_dir), reject=("bad",))
+
+
+def test_normalize_for_lm_equals_the_substitution_on_every_line():
+    from curation.perplexity import normalize_for_lm
+    from curation.text import DIGIT, INLINE_SPACE, fold
+
+    def by_substitution(text):
+        text = DIGIT.sub("0", fold(text))
+        return [INLINE_SPACE.sub(" ", line).strip() for line in text.splitlines() if line.strip()]
+
+    texts = ["한 칸 띄운 문장입니다.", "두  칸\t탭\t\t 섞임", " 앞뒤 공백 ", "\u3000전각\u00a0공백  뒤",
+             "숫자 ١٢٣ 2024년", "줄\n바꿈\r\n\n\x0b여러\u2028줄", "\t", "  ", "a \t b", ""]
+    for text in texts:
+        assert normalize_for_lm(text) == by_substitution(text), text
