@@ -8,7 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curation.perplexity import PerplexityFilter, PerplexityScorer, train_perplexity_model
+from curation.perplexity import PerplexityFilter, PerplexityScorer, normalize_for_lm, train_perplexity_model
+from curation.text import DIGIT, INLINE_SPACE, fold
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +69,6 @@ def test_filter_rejects_tail_with_reason(model_dir):
 
 
 def test_normalize_for_lm_equals_the_substitution_on_every_line():
-    from curation.perplexity import normalize_for_lm
-    from curation.text import DIGIT, INLINE_SPACE, fold
-
     def by_substitution(text):
         text = DIGIT.sub("0", fold(text))
         return [INLINE_SPACE.sub(" ", line).strip() for line in text.splitlines() if line.strip()]
