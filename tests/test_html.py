@@ -134,3 +134,40 @@ def test_the_faster_jusText_paths_give_jusTexts_own_strings_and_extractions():
     assert fast == slow and sum(len(t) for t in fast) > 10_000
     assert fast_paragraphs == slow_paragraphs and sum(map(len, fast_paragraphs)) > 400
     assert len({p[7] for page in fast_paragraphs for p in page}) >= 3  # short, neargood, good, bad: densities mattered
+
+
+def test_the_direct_tree_walk_gives_saxifys_paragraphs_on_awkward_trees():
+    import lxml.etree as etree
+    import lxml.html
+    from justext.core import ParagraphMaker, preprocessor
+
+    from curation.sources import justext_speed
+
+    assert justext_speed.install()
+    saxified = justext_speed.ORIGINALS["make_paragraphs"].__func__
+
+    def fields(make, root):
+        try:
+            paragraphs = make(ParagraphMaker, root)
+            return [(p.dom_path, p.xpath, p.text, p.tags_count, p.chars_count_in_links) for p in paragraphs]
+        except Exception as error:  # the same failure counts as the same result
+            return type(error).__name__
+
+    # processing instructions around and inside the root, comments with tails, <br> runs,
+    # links, a prefixed tag, inline SVG, a form's select (jusText's 'select' rule), a table
+    page = ('<?xml version="1.0"?><?pi one?><!DOCTYPE html><html><head><title>제목</title></head><body>'
+            '<!-- 주석 -->꼬리<p>가<br>나<br><br>다<a href="/x">링크 글</a> 뒤</p><?php echo 1; ?>처리 뒤'
+            '<x:foo>접두</x:foo><svg xmlns="http://www.w3.org/2000/svg"><text>그림</text></svg>'
+            '<form><select><option>선택</option></select></form><table><tr><td>칸 <b>굵게</b></td></tr></table>'
+            '</body></html><?pi after?>')
+    dom = lxml.html.fromstring(page)
+    trees = [dom, preprocessor(dom), dom.getroottree()]
+    namespaced = etree.Element("{urn:x}html")  # saxify's own path: a namespaced tag
+    etree.SubElement(namespaced, "{urn:x}p").text = "이름공간"
+    with_entity = lxml.html.fromstring("<html><body><p>x</p></body></html>")
+    with_entity[0][0].append(etree.Entity("amp"))  # saxify fails on an entity node: so must the walk
+    trees += [namespaced, with_entity]
+    results = [(fields(justext_speed._make_paragraphs, t), fields(saxified, t)) for t in trees]
+    assert all(fast == slow for fast, slow in results)
+    assert len(results[0][0]) >= 5 and results[3][0] == [("html.p", "/html[1]/p[1]", "이름공간", 0, 0)]
+    assert results[4][0] == "TypeError"
