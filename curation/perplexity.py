@@ -10,6 +10,7 @@ model was built from".
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -144,6 +145,39 @@ def train_perplexity_model(texts: Iterable[str], out_dir: str | Path, vocab_size
     return card
 
 
+class LastBatchMemo:
+    """One model's values for the texts of the last batch it was asked about, by text.
+
+    The quality stage's Moore-Lewis reference LM is the perplexity model (train_quality_model
+    copies its files), and the fused chain runs the perplexity stage, then quality, on the same
+    rows in one process: quality finds the pieces and reference scores already computed.
+    Entries are keyed by the model files' content, so a hit is the value the model computes;
+    only the last batch per memo is kept (bounded by the batch size), and a batch from another
+    thread meanwhile only turns hits into misses."""
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple, dict] = ((), {})
+
+    def lookup(self, key: tuple, texts: Sequence[str]) -> list:
+        """The remembered value of each text, None where there is none."""
+        last_key, values = self._last
+        if last_key != key:
+            return [None] * len(texts)
+        return [values.get(t) for t in texts]
+
+    def remember(self, key: tuple, texts: Sequence[str], values: Sequence) -> None:
+        self._last = (key, dict(zip(texts, values)))
+
+
+PIECES = LastBatchMemo()  # normalised lines as pieces, by SentencePiece model
+MEAN_LOG10 = LastBatchMemo()  # mean log10 p per piece, by (SentencePiece, KenLM) model
+
+
+def file_digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 class PieceLanguageModel:
     """A KenLM model over SentencePiece pieces; loads lazily, so it pickles to workers."""
 
@@ -152,6 +186,15 @@ class PieceLanguageModel:
 
     def __getstate__(self) -> dict:
         return {"sentencepiece_model": self.sentencepiece_model, "kenlm_model": self.kenlm_model}
+
+    @cached_property
+    def identity(self) -> tuple[str, str]:
+        """The two model files' content digests: copies of the same model share them. Hashed
+        once per process (sha256 reads about 1 GB/s: seconds for a large KenLM binary, beside
+        the minutes of materialising a partition)."""
+        if not self.kenlm_model.exists():  # reported as missing, as loading it would, not as unreadable
+            raise FileNotFoundError(f"no KenLM model at {self.kenlm_model}: train it first")
+        return file_digest(self.sentencepiece_model), file_digest(self.kenlm_model)
 
     @cached_property
     def _models(self):
@@ -163,9 +206,30 @@ class PieceLanguageModel:
         return spm.SentencePieceProcessor(model_file=str(self.sentencepiece_model)), kenlm.Model(str(self.kenlm_model))
 
     def encode(self, texts: Sequence[str]) -> list[list[str]]:
-        """Each text as its normalised lines of space-joined pieces."""
+        """Each text as its normalised lines of space-joined pieces (remembered for the batch)."""
         processor, _ = self._models
-        return [[" ".join(processor.encode(line, out_type=str)) for line in normalize_for_lm(t)] for t in texts]
+        key = self.identity[:1]
+        encoded = PIECES.lookup(key, texts)
+        for i, lines in enumerate(encoded):
+            if lines is None:
+                encoded[i] = [" ".join(processor.encode(line, out_type=str)) for line in normalize_for_lm(texts[i])]
+        PIECES.remember(key, texts, encoded)
+        return encoded
+
+    def mean_log10(self, texts: Sequence[str], encoded: Sequence[Sequence[str]] | None = None) -> np.ndarray:
+        """`log10_per_piece` of each text (remembered for the batch); `encoded`, when given, is
+        `encode(texts)`."""
+        values = MEAN_LOG10.lookup(self.identity, texts)
+        missing = [i for i, value in enumerate(values) if value is None]
+        if missing:
+            if encoded is None:
+                lines = self.encode([texts[i] for i in missing])
+            else:
+                lines = [encoded[i] for i in missing]
+            for i, value in zip(missing, self.log10_per_piece(lines).tolist()):
+                values[i] = value
+        MEAN_LOG10.remember(self.identity, texts, values)
+        return np.array(values, dtype=np.float64)
 
     def log10_per_piece(self, encoded: Sequence[Sequence[str]]) -> np.ndarray:
         """Mean log10 probability per piece (incl. each line's </s>); NaN for empty texts."""
@@ -195,7 +259,7 @@ class PerplexityScorer:
 
     def perplexities(self, texts: Sequence[str]) -> np.ndarray:
         """10 ** -(mean log10 p per piece); inf for a text with no pieces."""
-        mean_log10 = self.model.log10_per_piece(self.model.encode(texts))
+        mean_log10 = self.model.mean_log10(texts)
         return np.where(np.isnan(mean_log10), np.inf, 10.0 ** -np.nan_to_num(mean_log10))
 
     def buckets(self, perplexities: np.ndarray) -> list[str]:

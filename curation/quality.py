@@ -223,7 +223,7 @@ class QualityScorer:
         """Mean log10 p per piece, reference LM minus web LM; -inf for a text with no pieces."""
         reference, web = self.language_models
         encoded = reference.encode(texts)
-        difference = reference.log10_per_piece(encoded) - web.log10_per_piece(encoded)
+        difference = reference.mean_log10(texts, encoded) - web.log10_per_piece(encoded)
         return np.where(np.isnan(difference), -np.inf, difference)
 
     def signal_scores(self, texts: Sequence[str]) -> dict[str, np.ndarray]:

@@ -4,12 +4,14 @@ and their maximum-bucket ensemble."""
 
 import json
 import random
+import shutil
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from curation.perplexity import train_perplexity_model
+from curation import perplexity
+from curation.perplexity import PerplexityScorer, train_perplexity_model
 from curation.quality import (
     QualityFilter,
     QualityScorer,
@@ -137,3 +139,33 @@ def test_text_without_letters_is_rejected_and_scores_stay_probabilities(trained)
     assert rejected.column("reason").to_pylist() == ["no_letters"] * 4 and stats.rows_in == 5
     scores = QualityScorer(out).classifier_scores(["", "1234", "!!!", "좋은 글"] * 50)
     assert scores.min() >= 0.0 and scores.max() <= 1.0
+
+
+def test_quality_takes_pieces_and_reference_scores_from_the_perplexity_stage_before_it(trained, tmp_path):
+    out, _, unseen, unseen_noise = trained
+    texts = unseen[:30] + unseen_noise[:30]
+    for memo in (perplexity.PIECES, perplexity.MEAN_LOG10):
+        memo.remember((), [], [])
+    cold = QualityScorer(out).moore_lewis_scores(texts)  # computed in full: nothing remembered for these models
+    # the perplexity model as the assets have it: its own folder, of which quality holds copies
+    lm = tmp_path / "lm"
+    lm.mkdir()
+    shutil.copy(out / "sp.model", lm / "sp.model")
+    shutil.copy(out / "reference_lm.binary", lm / "lm.binary")
+    PerplexityScorer(lm, cutoffs=(np.inf, np.inf)).perplexities(texts)
+    scorer = QualityScorer(out)
+    reference, web = scorer.language_models
+
+    def must_not_run(*args):
+        raise AssertionError("recomputed what the perplexity stage had just computed")
+
+    processor, model = reference._models
+    reference._models = (None, model)  # no SentencePiece: every encoding must come from the memo
+    reference.log10_per_piece = must_not_run
+    assert np.array_equal(scorer.moore_lewis_scores(texts), cold)
+    reference_scores = reference.mean_log10(texts)  # from the memo too
+    # another model (the web LM: the same pieces, another KenLM) gets its own scores, not the reference's
+    assert reference.identity[0] == web.identity[0] and reference.identity != web.identity
+    web_scores = web.mean_log10(texts)
+    assert np.array_equal(web_scores, web.log10_per_piece(web.encode(texts)))
+    assert not np.array_equal(web_scores, reference_scores)
