@@ -169,5 +169,7 @@ def test_the_direct_tree_walk_gives_saxifys_paragraphs_on_awkward_trees():
     trees += [namespaced, with_entity]
     results = [(fields(justext_speed._make_paragraphs, t), fields(saxified, t)) for t in trees]
     assert all(fast == slow for fast, slow in results)
+    walked = [fields(lambda _, root: justext_speed._paragraphs(root), t) for t in (dom, preprocessor(dom))]
+    assert walked == [results[0][1], results[1][1]]  # by the walk itself, not its fallback
     assert len(results[0][0]) >= 5 and results[3][0] == [("html.p", "/html[1]/p[1]", "이름공간", 0, 0)]
     assert results[4][0] == "TypeError"

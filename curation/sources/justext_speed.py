@@ -22,11 +22,12 @@ read (its length, word count and stop-word count each read it). Here:
   children) triples: tag and order never change). jusText starts a paragraph at every block
   element's start and end and drops those that hold no text, so most paths were joined into
   two strings for nothing;
-- `ParagraphMaker.make_paragraphs` walks the cleaned tree itself and calls the maker's own
-  start / end / characters handlers in the order `lxml.sax.saxify` would. saxify builds, for
-  every element, its namespace map, a dict of its attributes and their qualified names, none
-  of which the maker reads (a third of jusText's time on the bench pages). A tree that holds
-  anything saxify treats otherwise (a namespaced tag, an entity node) goes through saxify.
+- `ParagraphMaker.make_paragraphs` walks the cleaned tree itself (`_paragraphs`): the maker's
+  handlers inlined into one loop over lxml's iterwalk events, in the order `lxml.sax.saxify`
+  feeds them. saxify builds, for every element, its namespace map, a dict of its attributes
+  and their qualified names, none of which the maker reads, and each event cost the maker
+  three Python calls (a third of jusText's time on the bench pages). A tree that holds anything
+  saxify treats otherwise (a namespaced tag, an entity node) goes through saxify.
 
 `install()` applies both to the installed jusText once, only for the version they were written
 against; tests check the outputs against the original functions.
@@ -108,51 +109,92 @@ class _NeedsSaxify(Exception):
     """The tree holds a node the direct walk does not reproduce saxify's events for."""
 
 
-def _walk(element, maker, skipped) -> None:
-    # saxify's _recursive_saxify, less what ParagraphMaker ignores (prefix mappings, qnames,
-    # attributes, processing-instruction events): comments and PIs give their tail only.
-    tag = element.tag
-    if tag in skipped:
-        if element.tail:
-            maker.characters(element.tail)
-        return
-    if type(tag) is not str or tag[:1] in ("{", ""):
-        raise _NeedsSaxify
-    name = (None, tag)
-    maker.startElementNS(name, tag, None)
-    if element.text:
-        maker.characters(element.text)
-    for child in element:
-        _walk(child, maker, skipped)
-    maker.endElementNS(name, tag)
-    if element.tail:
-        maker.characters(element.tail)
+_EVENTS = ("start", "end", "comment", "pi")
 
 
 def _siblings(element, step: str) -> list:
     # the processing instructions saxify visits before and after the root element
     found = []
     sibling = getattr(element, step)()
-    while getattr(sibling, "tag", None) is _SKIPPED[1]:
+    while getattr(sibling, "tag", None) is _PROCESSING_INSTRUCTION:
         found.append(sibling)
         sibling = getattr(sibling, step)()
     return found
 
 
+def _paragraphs(root) -> list:
+    """jusText's ParagraphMaker over saxify's events, in one loop: its start / end / characters
+    handlers and PathInfo.append / pop inlined, state in locals, the events from lxml's C
+    iterwalk. saxify reports an element's text after its start, its tail after its end, and a
+    comment's or processing instruction's tail only; the maker ignores everything else."""
+    from itertools import chain
+
+    from justext.core import PARAGRAPH_TAGS, PathInfo
+    from lxml.etree import iterwalk
+
+    path = PathInfo()
+    elements = path._elements  # (tag, order, children) triples, as PathInfo.append makes them
+    paragraphs: list = []
+    paragraph = _PARAGRAPH(path)
+    link = br = False
+    events = chain((("pi", s) for s in _siblings(root, "getprevious")[::-1]), iterwalk(root, events=_EVENTS),
+                   (("pi", s) for s in _siblings(root, "getnext")))
+    for event, element in events:
+        if event == "start":
+            tag = element.tag
+            if type(tag) is not str or tag[:1] in ("{", ""):
+                raise _NeedsSaxify
+            children = elements[-1][2] if elements else {}
+            order = children[tag] = children.get(tag, 0) + 1
+            elements.append((tag, order, {}))
+            if tag in PARAGRAPH_TAGS or (tag == "br" and br):
+                if tag == "br":  # <br><br> separates paragraphs and is not one of its tags
+                    paragraph.tags_count -= 1
+                if paragraph.text_nodes and paragraph.text:
+                    paragraphs.append(paragraph)
+                paragraph = _PARAGRAPH(path)
+            else:
+                br = tag == "br"
+                if br:
+                    paragraph.append_text(" ")
+                elif tag == "a":
+                    link = True
+                paragraph.tags_count += 1
+            content = element.text
+        elif event == "end":
+            tag = element.tag
+            elements.pop()
+            if tag in PARAGRAPH_TAGS:
+                if paragraph.text_nodes and paragraph.text:
+                    paragraphs.append(paragraph)
+                paragraph = _PARAGRAPH(path)
+            if tag == "a":
+                link = False
+            content = element.tail
+        else:
+            content = element.tail
+        if content and not content.isspace():
+            text = paragraph.append_text(content)
+            if link:
+                paragraph.chars_count_in_links += len(text)
+            br = False
+    if paragraph.text_nodes and paragraph.text:  # endDocument
+        paragraphs.append(paragraph)
+    return paragraphs
+
+
 def _make_paragraphs(cls, root) -> list:
-    if hasattr(root, "getroot"):
-        root = root.getroot()
-    maker = cls()
+    saxified = ORIGINALS["make_paragraphs"].__func__
+    if cls is not _PARAGRAPH_MAKER:  # a subclass may handle events its own way
+        return saxified(cls, root)
     try:
-        for node in [*_siblings(root, "getprevious")[::-1], root, *_siblings(root, "getnext")]:
-            _walk(node, maker, _SKIPPED)
+        return _paragraphs(root.getroot() if hasattr(root, "getroot") else root)
     except _NeedsSaxify:
-        return ORIGINALS["make_paragraphs"].__func__(cls, root)
-    maker.endDocument()
-    return maker.paragraphs
+        return saxified(cls, root)
 
 
-_SKIPPED = ()  # (lxml.etree.Comment, lxml.etree.ProcessingInstruction), set by install()
+_PROCESSING_INSTRUCTION = None  # lxml.etree.ProcessingInstruction, set by install()
+_PARAGRAPH_MAKER = None  # justext.core.ParagraphMaker, set by install()
 
 
 def install() -> bool:
@@ -164,12 +206,12 @@ def install() -> bool:
 
     if version("jusText") != JUSTEXT_VERSION:
         return False
-    global _PARAGRAPH, _SKIPPED
+    global _PARAGRAPH, _PARAGRAPH_MAKER, _PROCESSING_INSTRUCTION
     from justext import core, paragraph, utils
-    from lxml.etree import Comment, ProcessingInstruction
+    from lxml.etree import ProcessingInstruction
 
-    _PARAGRAPH = paragraph.Paragraph
-    _SKIPPED = (Comment, ProcessingInstruction)
+    _PARAGRAPH, _PARAGRAPH_MAKER = paragraph.Paragraph, core.ParagraphMaker
+    _PROCESSING_INSTRUCTION = ProcessingInstruction
     ORIGINALS.update(start=core.ParagraphMaker._start_new_pragraph,
                      make_paragraphs=core.ParagraphMaker.__dict__["make_paragraphs"],
                      utils=utils.normalize_whitespace, paragraph=paragraph.normalize_whitespace,
