@@ -31,6 +31,7 @@ from curation.text import BARE_JAMO, DIGIT, HANGUL_SYLLABLE, LETTER, SYMBOL, Tex
 URL = re.compile(r"(?:https?://|www\.)[A-Za-z0-9._~:/?#@!$&'*+,;=%-]+", re.IGNORECASE)
 BULLET_LINE = re.compile(r"^\s*(?:[-*•·▪◦‣○●■□▶►※]|\d{1,2}[.)])\s+")
 ELLIPSIS_END = re.compile(r"(?:\.\.\.|…|‥)\s*$")
+ELLIPSIS_MARKS = ("...", "…", "‥")  # ELLIPSIS_END's, for str.endswith
 # Lines of site chrome that Korean pages repeat: login, sign-up, terms, privacy policy,
 # copyright and reprint bans, sharing, navigation.
 BOILERPLATE = re.compile(
@@ -210,15 +211,26 @@ class LineStructureFilter(TextFilter):
         self.max_short_line_ratio = max_short_line_ratio
         self.short_line_chars = short_line_chars
 
-    def score(self, text: str) -> dict[str, float]:
+    def score(self, text: str, may_hold_boilerplate: bool = True) -> dict[str, float]:
         lines = [line for line in text.splitlines() if line.strip()] or [""]
         n = len(lines)
+        boilerplate = sum(bool(BOILERPLATE.search(line)) for line in lines) if may_hold_boilerplate else 0
         # One line alone is judged by the other filters (a sentence citing copyright.or.kr).
-        return {"boilerplate_ratio": sum(bool(BOILERPLATE.search(line)) for line in lines) / n if n >= 3 else 0.0,
+        return {"boilerplate_ratio": boilerplate / n if n >= 3 else 0.0,
                 "bullet_ratio": sum(bool(BULLET_LINE.match(line)) for line in lines) / n,
-                "ellipsis_ratio": sum(bool(ELLIPSIS_END.search(line)) for line in lines) / n,
+                # ELLIPSIS_END.search on a line (it holds no line break): the same test, no regex
+                "ellipsis_ratio": sum(line.rstrip().endswith(ELLIPSIS_MARKS) for line in lines) / n,
                 "short_line_ratio": (sum(len(line.strip()) < self.short_line_chars for line in lines) / n
                                      if n >= 5 else 0.0)}
+
+    def score_texts(self, texts: Texts) -> dict[str, Sequence[float]]:
+        # BOILERPLATE searched line by line cost more than the other rules of this filter
+        # together; one RE2 pass over the column finds the few texts where it can match at all.
+        columns: dict[str, list[float]] = {}
+        for text, screened in zip(texts.strings, texts.may_match(BOILERPLATE).tolist()):
+            for key, value in self.score(text, screened).items():
+                columns.setdefault(key, []).append(value)
+        return columns
 
     def reason(self, s: dict[str, float]) -> str | None:
         if s["boilerplate_ratio"] > self.max_boilerplate_ratio:
@@ -264,6 +276,14 @@ class EojeolLengthFilter(TextFilter):
 # A Korean sentence ends in terminal punctuation or a sentence-final ending (-다, -요, -음,
 # -함, -임, -죠, -니까), maybe followed by closing quotes or brackets.
 SENTENCE_END = re.compile(r"(?:[.!?。…]|[다요음함임죠니까])[\"'”’)\]」』]*$")
+SENTENCE_FINAL = frozenset(".!?。…다요음함임죠니까")
+CLOSERS = "\"'”’)]」』"
+
+
+def ends_sentence(word: str) -> bool:
+    """SENTENCE_END.search(word) for a word without whitespace, without the regex: the closers
+    stripped from its end, its last character ends a sentence (the two sets share none)."""
+    return word.rstrip(CLOSERS)[-1:] in SENTENCE_FINAL
 
 
 class TerminalEndingFilter(TextFilter):
@@ -282,7 +302,7 @@ class TerminalEndingFilter(TextFilter):
         long_lines = [line.split() for line in text.splitlines()]
         long_lines = [words for words in long_lines if len(words) >= self.min_eojeol]
         total = sum(sum(map(len, words)) for words in long_lines)
-        open_ended = sum(sum(map(len, words)) for words in long_lines if not SENTENCE_END.search(words[-1]))
+        open_ended = sum(sum(map(len, words)) for words in long_lines if not ends_sentence(words[-1]))
         return {"unterminated_share": open_ended / total if total else 0.0}
 
     def reason(self, s: dict[str, float]) -> str | None:

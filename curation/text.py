@@ -72,7 +72,61 @@ def _python_whitespace() -> tuple[str, str]:
     r"""Python's whitespace (`\s` of str patterns, str.isspace, str.strip) as an RE2 class of
     explicit code points, and as the characters to trim: RE2's own \s is ASCII only."""
     points = np.flatnonzero(character_classes()["space"]).tolist()
-    return "[" + "".join(f"\\x{{{p:x}}}" for p in points) + "]+", "".join(chr(p) for p in points)
+    return re2_class(points) + "+", "".join(chr(p) for p in points)
+
+
+def re2_class(points: list[int]) -> str:
+    """An RE2 character class of exactly these code points (sorted), as ranges."""
+    ranges: list[list[int]] = []
+    for point in points:
+        if ranges and point == ranges[-1][1] + 1:
+            ranges[-1][1] = point
+        else:
+            ranges.append([point, point])
+    return "[" + "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges) + "]"
+
+
+@lru_cache(maxsize=1)
+def _all_code_points() -> str:
+    return "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+
+
+@lru_cache(maxsize=8)
+def re2_screen(pattern: re.Pattern) -> str:
+    r"""An RE2 pattern that finds a match in every text in which `pattern` (Python's `re`)
+    finds one, for a pattern of literal characters, `\s`, `\d`, `*` and `|`, with `$`
+    (dropped: the screen matches more, never less). Each atom becomes the class of exactly the
+    code points Python's re matches for it with the pattern's flags (IGNORECASE included),
+    read off Python itself, so nothing rests on RE2's own Unicode tables or case folding (RE2's
+    \s and \d are ASCII only, and its case folding is not Python's). A text the screen does
+    not match cannot match `pattern`; a text it matches is checked with `pattern` itself."""
+    if pattern.flags & (re.VERBOSE | re.ASCII) or not isinstance(pattern.pattern, str):
+        raise ValueError("re2_screen reads str patterns without VERBOSE or ASCII")
+    flags = pattern.flags & re.IGNORECASE
+    source = pattern.pattern
+    literals = sorted({c for i, c in enumerate(source) if c not in "\\|*$" and (i == 0 or source[i - 1] != "\\")})
+    unsupported = set(literals) & set("()[]{}?+.^")
+    if unsupported:
+        raise ValueError(f"re2_screen handles literals, \\s, \\d, * and | only, not {sorted(unsupported)}")
+    # every code point some literal matches, in one pass over all of them; then which literal each matches
+    candidates = re.findall("[" + "".join(map(re.escape, literals)) + "]", _all_code_points(), flags)
+    classes = {c: re2_class(sorted(ord(x) for x in candidates if re.fullmatch(re.escape(c), x, flags)))
+               for c in literals}
+    tables = character_classes()
+    escapes = {"s": re2_class(np.flatnonzero(tables["space"]).tolist()),
+               "d": re2_class(np.flatnonzero(tables["decimal"]).tolist())}
+    out, i = [], 0
+    while i < len(source):
+        c = source[i]
+        if c == "\\":
+            if source[i + 1] not in escapes:
+                raise ValueError(f"re2_screen does not handle \\{source[i + 1]}")
+            out.append(escapes[source[i + 1]])
+            i += 2
+            continue
+        out.append(c if c in "|*" else "" if c == "$" else classes[c])
+        i += 1
+    return "".join(out)
 
 
 def one_line_array(texts: pa.Array) -> pa.Array:
@@ -142,6 +196,11 @@ class TextBatch:
 
     def count(self, name: str) -> np.ndarray:
         return self.per_text(character_classes()[name][self.codepoints])
+
+    def may_match(self, pattern: re.Pattern) -> np.ndarray:
+        """Per text: False where `pattern` matches nowhere in it, by one RE2 pass over the
+        column (`re2_screen`); True where it may match."""
+        return pc.match_substring_regex(self.arrow, re2_screen(pattern)).to_numpy(zero_copy_only=False)
 
     def units_with(self, name: str) -> np.ndarray:
         """Whitespace-separated units (str.split's) that hold at least one `name` character."""

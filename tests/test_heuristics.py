@@ -3,7 +3,9 @@ leave alone, and the stage's reasons, details and high-quality skip."""
 
 import json
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from curation.heuristics import (
@@ -143,3 +145,47 @@ def test_batch_scoring_equals_scoring_each_text_alone():
                     if key != "chars":
                         assert batched[key][i].as_py() == value, (f.name, key, repr(text))
         assert batched["chars"].to_pylist() == [float(len(t or "")) for t in texts]
+
+
+def test_regex_free_line_tests_and_the_boilerplate_screen_equal_the_regexes():
+    """ELLIPSIS_END and SENTENCE_END as str methods, and BOILERPLATE searched only in the texts
+    its RE2 screen matches: the same scores as the regexes on every line, on texts built from
+    boilerplate phrases in other cases, other scripts' spaces and digits, and case-folding
+    oddities (dotless and dotted I, long s, Kelvin sign, circled letters)."""
+    import random
+    import re
+
+    from curation.heuristics import BOILERPLATE, ELLIPSIS_END, ELLIPSIS_MARKS, SENTENCE_END, Texts, ends_sentence
+
+    rng = random.Random(3)
+    pieces = ["로그인", "회원 가입", "개인정보\u00a0처리\u3000방침", "무단전재", "COPYRIGHT", "Copyrıght",
+              "COPYRİGHT", "ALL RIGHTS RESERVED", "all riſhts reserved", "Ⓒ", "ⓒ", "©", "top", "TOP", "ᴛop",
+              "맨\u2000위로", "댓글 ３", "댓글٣", "댓글", "이전\u2028글", "…", "...", "‥", ". . .", "다.”", "요)」",
+              "음」x", "’", "가나다", "abc", " ", "  ", "\t", "\n", "\r\n", "\r", "\u2028", "\x1c", "\x85", "\u3000",
+              "\u200b", "K", "\u212a"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 25))) for _ in range(4000)]
+    lines = [line for t in texts for line in t.splitlines()]
+    assert [bool(ELLIPSIS_END.search(x)) for x in lines] == [x.rstrip().endswith(ELLIPSIS_MARKS) for x in lines]
+    words = [w for x in lines for w in x.split()]
+    assert [bool(SENTENCE_END.search(w)) for w in words] == [ends_sentence(w) for w in words]
+    assert sum(map(ends_sentence, words)) > 100 and sum(bool(ELLIPSIS_END.search(x)) for x in lines) > 100
+    batch = Texts(pa.array(texts))
+    screened = batch.may_match(BOILERPLATE)
+    held = [any(BOILERPLATE.search(x) for x in t.splitlines()) for t in texts]
+    assert not any(h and not s for h, s in zip(held, screened))  # the screen never misses one
+    assert sum(held) > 1000 and sum(screened) < len(texts)
+    f = LineStructureFilter()
+    scored = f.score_texts(batch)
+    for i, text in enumerate(texts):
+        assert {key: column[i] for key, column in scored.items()} == f.score(text), repr(text)
+    # the screen's atoms: for each literal of the pattern, exactly the code points Python's re
+    # matches for it (read off every code point), so RE2's own folding and \s, \d play no part
+    from curation.text import _all_code_points, re2_screen
+
+    everything = _all_code_points()
+    single = pa.array(list(everything))
+    for literal in sorted(set(BOILERPLATE.pattern) - set("\\|*$")):
+        atom = re2_screen(re.compile(literal, BOILERPLATE.flags))  # no literal of it is a metacharacter
+        by_re2 = np.flatnonzero(pc.match_substring_regex(single, f"^{atom}$").to_numpy(zero_copy_only=False))
+        by_python = [m.start() for m in re.finditer(re.escape(literal), everything, BOILERPLATE.flags)]
+        assert by_re2.tolist() == by_python, literal
