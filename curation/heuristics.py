@@ -47,16 +47,38 @@ def _re2(pattern: re.Pattern) -> str:
     return ("(?i)" + pattern.pattern) if pattern.flags & re.IGNORECASE else pattern.pattern
 
 
+def line_words(text: str) -> list[list[str]]:
+    """A text's lines (str.splitlines), each as its words (str.split). Every line break is
+    whitespace to str.split, so the words of all lines in order are `text.split()`."""
+    return [line.split() for line in text.splitlines()]
+
+
+def _columns(rows) -> dict[str, list[float]]:
+    columns: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            columns.setdefault(key, []).append(value)
+    return columns
+
+
 class Texts(TextBatch):
-    """A batch of texts as the rules read it: code-point counts, and the text without URLs."""
+    """A batch of texts as the rules read it: code-point counts, each text's words by line
+    (read by two rules), and the text without URLs."""
+
+    @cached_property
+    def line_words(self) -> list[list[list[str]]]:
+        return [line_words(text) for text in self.strings]
 
     @cached_property
     def without_urls(self) -> TextBatch:
-        return TextBatch(pc.replace_substring_regex(self.arrow, _re2(URL), " "))
+        """The texts with their URLs removed (URL.sub(" ", ...) leaves a space for each: the
+        counts of digits and symbols are the same, and one RE2 pass gives both these and
+        `url_chars`)."""
+        return TextBatch(pc.replace_substring_regex(self.arrow, _re2(URL), ""))
 
     @cached_property
     def url_chars(self) -> np.ndarray:
-        return self.lengths - pc.utf8_length(pc.replace_substring_regex(self.arrow, _re2(URL), "")).to_numpy()
+        return self.lengths - self.without_urls.lengths
 
 
 class TextFilter:
@@ -70,11 +92,7 @@ class TextFilter:
     def score_texts(self, texts: Texts) -> dict[str, Sequence[float]]:
         """Scores of a batch of texts: one `score` per text, unless a rule counts over the
         whole batch at once (the same values)."""
-        columns: dict[str, list[float]] = {}
-        for text in texts.strings:
-            for key, value in self.score(text).items():
-                columns.setdefault(key, []).append(value)
-        return columns
+        return _columns(map(self.score, texts.strings))
 
     def reason(self, scores: dict[str, float]) -> str | None:
         raise NotImplementedError
@@ -173,6 +191,13 @@ class RepetitionFilter(TextFilter):
         self.min_repeats = min_repeats
 
     def score(self, text: str) -> dict[str, float]:
+        return self.score_lines(text, line_words(text))
+
+    def score_texts(self, texts: Texts) -> dict[str, Sequence[float]]:
+        return _columns(self.score_lines(text, lines) for text, lines in zip(texts.strings, texts.line_words))
+
+    def score_lines(self, text: str, lines_words: list[list[str]]) -> dict[str, float]:
+        """`score` of a text given its `line_words`."""
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         seen: set[str] = set()
         duplicate_chars = 0
@@ -180,11 +205,11 @@ class RepetitionFilter(TextFilter):
             if line in seen:
                 duplicate_chars += len(line)
             seen.add(line)
-        words = text.split()
+        words = [word for line in lines_words for word in line]  # text.split(): line breaks are whitespace
         bigrams = Counter(zip(words, words[1:]))
         top = bigrams.most_common(1)[0] if bigrams else (("", ""), 0)
         top_chars = (len(top[0][0]) + len(top[0][1])) * top[1]
-        letters = max(len("".join(words)), 1)
+        letters = max(sum(map(len, words)), 1)
         return {"duplicate_line_chars": duplicate_chars / max(len("".join(lines)), 1),
                 "top_bigram_ratio": top_chars / letters if top[1] >= self.min_repeats else 0.0}
 
@@ -226,11 +251,7 @@ class LineStructureFilter(TextFilter):
     def score_texts(self, texts: Texts) -> dict[str, Sequence[float]]:
         # BOILERPLATE searched line by line cost more than the other rules of this filter
         # together; one RE2 pass over the column finds the few texts where it can match at all.
-        columns: dict[str, list[float]] = {}
-        for text, screened in zip(texts.strings, texts.may_match(BOILERPLATE).tolist()):
-            for key, value in self.score(text, screened).items():
-                columns.setdefault(key, []).append(value)
-        return columns
+        return _columns(map(self.score, texts.strings, texts.may_match(BOILERPLATE).tolist()))
 
     def reason(self, s: dict[str, float]) -> str | None:
         if s["boilerplate_ratio"] > self.max_boilerplate_ratio:
@@ -299,8 +320,14 @@ class TerminalEndingFilter(TextFilter):
         self.max_unterminated_share, self.min_eojeol = max_unterminated_share, min_eojeol
 
     def score(self, text: str) -> dict[str, float]:
-        long_lines = [line.split() for line in text.splitlines()]
-        long_lines = [words for words in long_lines if len(words) >= self.min_eojeol]
+        return self.score_lines(line_words(text))
+
+    def score_texts(self, texts: Texts) -> dict[str, Sequence[float]]:
+        return _columns(map(self.score_lines, texts.line_words))
+
+    def score_lines(self, lines_words: list[list[str]]) -> dict[str, float]:
+        """`score` of a text given its `line_words`."""
+        long_lines = [words for words in lines_words if len(words) >= self.min_eojeol]
         total = sum(sum(map(len, words)) for words in long_lines)
         open_ended = sum(sum(map(len, words)) for words in long_lines if not ends_sentence(words[-1]))
         return {"unterminated_share": open_ended / total if total else 0.0}
