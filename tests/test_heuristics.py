@@ -167,6 +167,9 @@ def test_regex_free_line_tests_and_the_boilerplate_screen_equal_the_regexes():
     lines = [line for t in texts for line in t.splitlines()]
     assert [bool(ELLIPSIS_END.search(x)) for x in lines] == [x.rstrip().endswith(ELLIPSIS_MARKS) for x in lines]
     words = [w for x in lines for w in x.split()]
+    from curation.heuristics import line_words
+
+    assert all([w for line in line_words(t) for w in line] == t.split() for t in texts)  # as the rules read words
     assert [bool(SENTENCE_END.search(w)) for w in words] == [ends_sentence(w) for w in words]
     assert sum(map(ends_sentence, words)) > 100 and sum(bool(ELLIPSIS_END.search(x)) for x in lines) > 100
     batch = Texts(pa.array(texts))
