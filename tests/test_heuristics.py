@@ -162,7 +162,7 @@ def test_regex_free_line_tests_and_the_boilerplate_screen_equal_the_regexes():
               "COPYRİGHT", "ALL RIGHTS RESERVED", "all riſhts reserved", "Ⓒ", "ⓒ", "©", "top", "TOP", "ᴛop",
               "맨\u2000위로", "댓글 ３", "댓글٣", "댓글", "이전\u2028글", "…", "...", "‥", ". . .", "다.”", "요)」",
               "음」x", "’", "가나다", "abc", " ", "  ", "\t", "\n", "\r\n", "\r", "\u2028", "\x1c", "\x85", "\u3000",
-              "\u200b", "K", "\u212a"]
+              "\u200b", "K", "\u212a", "\x0b", "\x0c", "\x1d", "\x1e", "\u2029"]
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 25))) for _ in range(4000)]
     lines = [line for t in texts for line in t.splitlines()]
     assert [bool(ELLIPSIS_END.search(x)) for x in lines] == [x.rstrip().endswith(ELLIPSIS_MARKS) for x in lines]
