@@ -173,3 +173,17 @@ def test_the_direct_tree_walk_gives_saxifys_paragraphs_on_awkward_trees():
     assert walked == [results[0][1], results[1][1]]  # by the walk itself, not its fallback
     assert len(results[0][0]) >= 5 and results[3][0] == [("html.p", "/html[1]/p[1]", "이름공간", 0, 0)]
     assert results[4][0] == "TypeError"
+
+
+def test_a_remembered_paragraph_text_follows_appended_text():
+    from justext.core import PathInfo
+    from justext.paragraph import Paragraph
+
+    from curation.sources import justext_speed
+
+    assert justext_speed.install()
+    paragraph = Paragraph(PathInfo().append("body").append("p"))
+    paragraph.append_text("첫  문장")
+    assert paragraph.text == "첫 문장" and paragraph.dom_path == "body.p" and paragraph.xpath == "/body[1]/p[1]"
+    paragraph.append_text("\n둘째")  # after the text was read
+    assert paragraph.text == "첫 문장\n둘째" and len(paragraph) == 7

@@ -9,8 +9,8 @@ read (its length, word count and stop-word count each read it). Here:
   break (or carriage return) become "\\n", the other whitespace runs " ", exactly as the
   callback decides (a run is maximal, so the "\\n" left by the first pass stands between
   non-space characters and is not touched by the second);
-- `Paragraph.text` is remembered per paragraph until a text node is appended (the only way
-  jusText changes a paragraph's text);
+- `Paragraph.text` is remembered in the paragraph until a text node is appended (the only way
+  jusText changes a paragraph's text), as a plain attribute once read;
 - `Paragraph.stopwords_density` splits the text once (jusText splits it three times: twice
   for the word count, once for the stop words) and looks the lower-cased words up with C-level
   `map`;
@@ -54,13 +54,31 @@ def normalize_whitespace(text: str) -> str:
     return _OTHER_RUN.sub(" ", _LINE_BREAK_RUN.sub("\n", text))
 
 
-def _remembered_text(paragraph) -> str:
-    nodes = paragraph.text_nodes
-    cached = paragraph.__dict__.get("_text_cache")
-    if cached is not None and cached[0] == len(nodes):
-        return cached[1]
-    text = normalize_whitespace("".join(nodes).strip())
-    paragraph.__dict__["_text_cache"] = (len(nodes), text)
+class _Remembered:
+    """A paragraph attribute computed when first read and then kept in the paragraph's own
+    __dict__ under the attribute's name: a non-data descriptor, so every later read is a plain
+    attribute lookup (jusText reads a paragraph's text six times or more)."""
+
+    def __init__(self, name: str, compute) -> None:
+        self.name, self.compute = name, compute
+
+    def __get__(self, paragraph, owner=None):
+        if paragraph is None:
+            return self
+        value = paragraph.__dict__[self.name] = self.compute(paragraph)
+        return value
+
+
+def _text(paragraph) -> str:
+    return normalize_whitespace("".join(paragraph.text_nodes).strip())
+
+
+def _append_text(paragraph, text: str) -> str:
+    # jusText's append_text, the only way it changes a paragraph's text: the remembered text
+    # is dropped with it (code that appends to text_nodes directly would read a stale text)
+    text = normalize_whitespace(text)
+    paragraph.text_nodes.append(text)
+    paragraph.__dict__.pop("text", None)
     return text
 
 
@@ -73,17 +91,11 @@ def _paragraph_init(paragraph, path) -> None:
 
 
 def _dom_path(paragraph) -> str:
-    value = paragraph.__dict__.get("_dom_path")
-    if value is None:
-        value = paragraph.__dict__["_dom_path"] = ".".join(e[0] for e in paragraph._path)
-    return value
+    return ".".join(e[0] for e in paragraph._path)
 
 
 def _xpath(paragraph) -> str:
-    value = paragraph.__dict__.get("_xpath")
-    if value is None:
-        value = paragraph.__dict__["_xpath"] = "/" + "/".join(f"{e[0]}[{e[1]:d}]" for e in paragraph._path)
-    return value
+    return "/" + "/".join(f"{e[0]}[{e[1]:d}]" for e in paragraph._path)
 
 
 def _stopwords_density(paragraph, stopwords) -> float:
@@ -216,16 +228,18 @@ def install() -> bool:
                      make_paragraphs=core.ParagraphMaker.__dict__["make_paragraphs"],
                      utils=utils.normalize_whitespace, paragraph=paragraph.normalize_whitespace,
                      text=paragraph.Paragraph.text, init=paragraph.Paragraph.__init__,
+                     append_text=paragraph.Paragraph.append_text,
                      density=paragraph.Paragraph.stopwords_density)
     utils.normalize_whitespace = normalize_whitespace
     paragraph.normalize_whitespace = normalize_whitespace
-    paragraph.Paragraph.text = property(_remembered_text)
+    paragraph.Paragraph.text = _Remembered("text", _text)
+    paragraph.Paragraph.append_text = _append_text
     paragraph.Paragraph.__init__ = _paragraph_init
     paragraph.Paragraph.stopwords_density = _stopwords_density
     core.ParagraphMaker._start_new_pragraph = _start_new_paragraph
     core.ParagraphMaker.make_paragraphs = classmethod(_make_paragraphs)
-    paragraph.Paragraph.dom_path = property(_dom_path)
-    paragraph.Paragraph.xpath = property(_xpath)
+    paragraph.Paragraph.dom_path = _Remembered("dom_path", _dom_path)
+    paragraph.Paragraph.xpath = _Remembered("xpath", _xpath)
     _installed = True
     return True
 
@@ -242,6 +256,7 @@ def uninstall() -> None:
     utils.normalize_whitespace = ORIGINALS["utils"]
     paragraph.normalize_whitespace = ORIGINALS["paragraph"]
     paragraph.Paragraph.text = ORIGINALS["text"]
+    paragraph.Paragraph.append_text = ORIGINALS["append_text"]
     paragraph.Paragraph.__init__ = ORIGINALS["init"]
     paragraph.Paragraph.stopwords_density = ORIGINALS["density"]
     del paragraph.Paragraph.dom_path, paragraph.Paragraph.xpath
