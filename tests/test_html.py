@@ -187,3 +187,33 @@ def test_a_remembered_paragraph_text_follows_appended_text():
     assert paragraph.text == "첫 문장" and paragraph.dom_path == "body.p" and paragraph.xpath == "/body[1]/p[1]"
     paragraph.append_text("\n둘째")  # after the text was read
     assert paragraph.text == "첫 문장\n둘째" and len(paragraph) == 7
+
+
+def test_cleaning_in_place_with_one_cleaner_gives_jusTexts_cleaned_tree():
+    from pathlib import Path
+
+    import lxml.etree as etree
+    from justext.core import html_to_dom
+    from justext.core import preprocessor as justexts
+
+    from curation.sources import justext_speed
+
+    assert justext_speed.install() and justext_speed.preprocessor() is justext_speed.preprocess
+    pages = sorted(Path(__file__).resolve().parents[1].joinpath("data", "bench", "html").glob("*.html"))[:40]
+    html = [decode_html(p.read_bytes()).text for p in pages]
+    html += ['<?pi before?><html><head><script>x</script><style>p{}</style></head><body><!-- c --><p>본문</p>'
+             '<form><input><select><option>선택</option></select></form><iframe src="/x"></iframe>'
+             '<object><param name="a"></object><image src="a.png"><button>눌러</button></body></html><?pi after?>',
+             "<p>조각 하나</p>", "<div>조각</div><div>둘</div>", "<html><body><embed src=x>글</body></html>"]
+
+    def cleaned(clean, page):
+        tree = clean(html_to_dom(page))
+        return (etree.tostring(tree, encoding="unicode", with_tail=True),
+                [etree.tostring(s, encoding="unicode") for s in tree.itersiblings(preceding=True)],
+                [etree.tostring(s, encoding="unicode") for s in tree.itersiblings()])
+
+    ours, theirs = [cleaned(justext_speed.preprocess, h) for h in html], [cleaned(justexts, h) for h in html]
+    assert ours == theirs
+    plain = html_to_dom(html[0])
+    assert justext_speed.preprocess(plain) is plain  # a whole page is cleaned in place, not copied
+    assert "본문" in ours[40][0] and "script" not in ours[40][0] and "선택" not in ours[40][0]

@@ -151,6 +151,7 @@ class JustextKorean:
             stopwords_high=self.stopwords_high,
             max_link_density=self.max_link_density,
             max_heading_distance=self.max_heading_distance,
+            preprocessor=justext_speed.preprocessor(),
         )
         return "\n".join(p.text for p in paragraphs if not p.is_boilerplate)
 
