@@ -192,3 +192,19 @@ def test_regex_free_line_tests_and_the_boilerplate_screen_equal_the_regexes():
         by_re2 = np.flatnonzero(pc.match_substring_regex(single, f"^{atom}$").to_numpy(zero_copy_only=False))
         by_python = [m.start() for m in re.finditer(re.escape(literal), everything, BOILERPLATE.flags)]
         assert by_re2.tolist() == by_python, literal
+
+
+def test_character_tables_read_off_the_patterns_equal_the_str_predicates_re_uses():
+    import sys
+
+    from curation.text import character_classes
+
+    chars = [chr(c) if not 0xD800 <= c <= 0xDFFF else "" for c in range(sys.maxunicode + 1)]
+    decimal = np.fromiter((c.isdecimal() for c in chars), bool, len(chars))
+    letter = np.fromiter((c.isalnum() for c in chars), bool, len(chars)) & ~decimal
+    letter[ord("_")] = False
+    space = np.fromiter((c.isspace() for c in chars), bool, len(chars))
+    tables = character_classes()
+    assert np.array_equal(tables["decimal"], decimal) and np.array_equal(tables["space"], space)
+    assert np.array_equal(tables["letter"], letter) and letter.sum() > 100_000
+    assert tables["syllable"].sum() == 11_172 and tables["symbol"][ord("★")] and not tables["symbol"][ord("가")]
