@@ -5,7 +5,7 @@ model text; negatives = NSMC reviews and chatbot lines from the first half of th
 generated spam and menus (seed 1).
 Evaluation, each kind built from data the models never saw:
   clean:   the other 1/5 of KLUE, Korean LibreOffice paragraphs (mixed_lang), persona narratives
-  comment: NSMC reviews and chatbot lines from the second half of those files
+  comment: NSMC reviews and chatbot lines from the end of those files (never trained on)
   spam:    keyword-stuffed ads (seed 2)
   menu:    navigation / boilerplate menus (seed 2)
   salad:   held-out clean prose with its words shuffled
@@ -107,7 +107,8 @@ def build(data: Path) -> tuple[dict, dict]:
     clean = reference[cut:] + mixed + personas
     rng2 = random.Random(2)
     kinds = {"clean": clean,
-             "comment": nsmc[30000:30300] + chat[6000:6300],
+             # the last 300 of each file: past the training rows for the shipped and the full files
+             "comment": nsmc[-300:] + chat[-300:],
              "spam": spam(rng2, 300),
              "menu": menus(rng2, 300),
              "salad": salad(reference[cut:] + mixed + personas[:200], rng2)}
@@ -159,7 +160,7 @@ def main() -> int:
             c_bucket, m_bucket = quality.buckets("classifier", classifier), quality.buckets("moore_lewis", moore_lewis)
             p_bucket = assign_buckets(-np.log(ppl), perplexity_thresholds)
             ensemble = np.maximum(c_bucket, m_bucket)
-            tail = np.array([b == "tail" for b in perplexity.buckets(ppl)])
+            tail = np.array([b == "tail" for b in perplexity.buckets(ppl)], dtype=bool)
             signals[kind] = {"heuristics": h_keep.astype(float), "neg_perplexity": -ppl, "classifier": classifier,
                              "moore_lewis": moore_lewis, "ensemble_bucket": ensemble.astype(float)}
 

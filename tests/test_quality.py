@@ -84,6 +84,8 @@ def test_training_holds_out_a_fifth_of_each_class_for_the_buckets(trained):
     assert all(len(signal["thresholds"]) == 19 for signal in card["signals"].values())
     assert {"quality.bin", "sp.model", "reference_lm.binary", "web_lm.binary", "card.json"} <= {
         p.name for p in out.iterdir()}
+    # every worker loads the classifier: fastText's default hash table made it 520 MB
+    assert card["options"]["bucket"] == 2**18 and (out / "quality.bin").stat().st_size < 100_000_000
 
 
 @pytest.mark.parametrize("signal", ["classifier", "moore_lewis"])
