@@ -89,7 +89,7 @@ def train_fasttext_classifier(positives: Sequence[str], negatives: Sequence[str]
     `bucket`: rows of the hashed n-gram table. fastText's default (2,000,000 x dim 64) made a
     520 MB model that every worker process loads, for a few hundred thousand distinct n-grams;
     at 2**18 the model is 67 MB and, on bench/quality.py's held-out data, keeps the same shares
-    of every kind at the default minimum bucket (AUC equal to 0.002)."""
+    of every kind at the default minimum bucket (AUC within 0.002)."""
     import fasttext
 
     counts = {"hq": 0, "lq": 0}

@@ -72,7 +72,13 @@ def _python_whitespace() -> tuple[str, str]:
     r"""Python's whitespace (`\s` of str patterns, str.isspace, str.strip) as an RE2 class of
     explicit code points, and as the characters to trim: RE2's own \s is ASCII only."""
     points = np.flatnonzero(character_classes()["space"]).tolist()
-    return re2_class(points) + "+", "".join(chr(p) for p in points)
+    return _re2_class_of("space") + "+", "".join(chr(p) for p in points)
+
+
+@lru_cache(maxsize=8)
+def _re2_class_of(name: str) -> str:
+    """`character_classes()[name]` as an RE2 class of its code points."""
+    return re2_class(np.flatnonzero(character_classes()[name]).tolist())
 
 
 def re2_class(points: list[int]) -> str:
@@ -111,30 +117,26 @@ def re2_screen(pattern: re.Pattern) -> str:
     if pattern.flags & (re.VERBOSE | re.ASCII) or not isinstance(pattern.pattern, str):
         raise ValueError("re2_screen reads str patterns without VERBOSE or ASCII")
     flags = pattern.flags & re.IGNORECASE
-    source = pattern.pattern
-    literals = sorted({c for i, c in enumerate(source) if c not in "\\|*$" and (i == 0 or source[i - 1] != "\\")})
-    unsupported = set(literals) & set("()[]{}?+.^")
-    if unsupported:
-        raise ValueError(f"re2_screen handles literals, \\s, \\d, * and | only, not {sorted(unsupported)}")
-    # every code point some literal matches, in one pass over all of them; then which literal each matches
-    candidates = re.findall("[" + "".join(map(re.escape, literals)) + "]", _all_code_points(), flags)
-    classes = {c: re2_class(sorted(ord(x) for x in candidates if re.fullmatch(re.escape(c), x, flags)))
-               for c in literals}
-    tables = character_classes()
-    escapes = {"s": re2_class(np.flatnonzero(tables["space"]).tolist()),
-               "d": re2_class(np.flatnonzero(tables["decimal"]).tolist())}
-    out, i = [], 0
-    while i < len(source):
-        c = source[i]
-        if c == "\\":
-            if source[i + 1] not in escapes:
-                raise ValueError(f"re2_screen does not handle \\{source[i + 1]}")
-            out.append(escapes[source[i + 1]])
+    source, tokens, i = pattern.pattern, [], 0
+    while i < len(source):  # ("escape", "s" | "d"), ("operator", "|" | "*" | "$") or ("literal", c)
+        if source[i] == "\\":
+            if source[i + 1:i + 2] not in ("s", "d"):
+                raise ValueError(f"re2_screen does not handle {source[i:i + 2]!r}")
+            tokens.append(("escape", source[i + 1]))
             i += 2
             continue
-        out.append(c if c in "|*" else "" if c == "$" else classes[c])
+        if source[i] in "()[]{}?+.^":
+            raise ValueError(f"re2_screen handles literals, \\s, \\d, *, | and $ only, not {source[i]!r}")
+        tokens.append(("operator" if source[i] in "|*$" else "literal", source[i]))
         i += 1
-    return "".join(out)
+    literals = sorted({c for kind, c in tokens if kind == "literal"})
+    # every code point some literal matches, in one pass over all of them; then which literal each matches
+    candidates = re.findall(f"[{''.join(map(re.escape, literals))}]", _all_code_points(), flags) if literals else []
+    atoms = {("literal", c): re2_class(sorted(ord(x) for x in candidates if re.fullmatch(re.escape(c), x, flags)))
+             for c in literals}
+    atoms.update({("escape", "s"): _re2_class_of("space"), ("escape", "d"): _re2_class_of("decimal"),
+                  ("operator", "$"): ""})  # `|` and `*` stay as they are
+    return "".join(atoms.get(token, token[1]) for token in tokens)
 
 
 def one_line_array(texts: pa.Array) -> pa.Array:

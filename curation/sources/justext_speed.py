@@ -38,6 +38,9 @@ against; tests check the outputs against the original functions.
 from __future__ import annotations
 
 import re
+from itertools import chain
+
+from lxml.etree import ProcessingInstruction, iterwalk
 
 JUSTEXT_VERSION = "3.0.2"
 _LINE_BREAK_RUN = re.compile(r"\s*[\n\r]\s*")
@@ -130,7 +133,7 @@ def _siblings(element, step: str) -> list:
     # the processing instructions saxify visits before and after the root element
     found = []
     sibling = getattr(element, step)()
-    while getattr(sibling, "tag", None) is _PROCESSING_INSTRUCTION:
+    while getattr(sibling, "tag", None) is ProcessingInstruction:
         found.append(sibling)
         sibling = getattr(sibling, step)()
     return found
@@ -141,10 +144,7 @@ def _paragraphs(root) -> list:
     handlers and PathInfo.append / pop inlined, state in locals, the events from lxml's C
     iterwalk. saxify reports an element's text after its start, its tail after its end, and a
     comment's or processing instruction's tail only; the maker ignores everything else."""
-    from itertools import chain
-
     from justext.core import PARAGRAPH_TAGS, PathInfo
-    from lxml.etree import iterwalk
 
     path = PathInfo()
     elements = path._elements  # (tag, order, children) triples, as PathInfo.append makes them
@@ -207,7 +207,6 @@ def _make_paragraphs(cls, root) -> list:
         return saxified(cls, root)
 
 
-_PROCESSING_INSTRUCTION = None  # lxml.etree.ProcessingInstruction, set by install()
 _PARAGRAPH_MAKER = None  # justext.core.ParagraphMaker, set by install()
 
 
@@ -253,12 +252,10 @@ def install() -> bool:
 
     if version("jusText") != JUSTEXT_VERSION:
         return False
-    global _PARAGRAPH, _PARAGRAPH_MAKER, _PROCESSING_INSTRUCTION
+    global _PARAGRAPH, _PARAGRAPH_MAKER
     from justext import core, paragraph, utils
-    from lxml.etree import ProcessingInstruction
 
     _PARAGRAPH, _PARAGRAPH_MAKER = paragraph.Paragraph, core.ParagraphMaker
-    _PROCESSING_INSTRUCTION = ProcessingInstruction
     ORIGINALS.update(start=core.ParagraphMaker._start_new_pragraph,
                      make_paragraphs=core.ParagraphMaker.__dict__["make_paragraphs"],
                      utils=utils.normalize_whitespace, paragraph=paragraph.normalize_whitespace,
